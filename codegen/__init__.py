@@ -1,0 +1,1 @@
+"""neurogrs.codegen"""

@@ -1,0 +1,3 @@
+from neurogrs.cli import run
+
+run()

@@ -1,0 +1,78 @@
+"""`neurogrs` command line: parse, then delegate.
+
+Each area registers its own subcommands (`register(subparsers)`, and
+`register_bench(bench_subparsers)` for `neurogrs bench ...`), so this file stays thin and
+importing it never pulls in TensorFlow: heavy imports happen inside the handlers.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from neurogrs.errors import NeurogrsError
+
+__all__ = ["main", "run", "build_parser"]
+
+# Modules that contribute subcommands, in the order `--help` lists them.
+COMMAND_MODULES = (
+    "neurogrs.commands",  # simulate, train, evaluate, info
+    "neurogrs.codegen.cli",  # codegen
+    "neurogrs.stream.cli",  # serve, listen, keys
+    "neurogrs.replay.cli",  # replay
+    "neurogrs.inference.cli",  # bench inference
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from neurogrs import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="neurogrs",
+        description=(
+            "Real-time neural decoding for closed-loop calcium-imaging experiments.\n"
+            "Offline: simulate or load a session, train a decoder, export an artifact and a C "
+            "library.\nOnline: serve predictions over ZeroMQ within a deadline, replay "
+            "sessions, listen."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"neurogrs {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    bench = sub.add_parser(
+        "bench",
+        help="benchmarks: inference engines side by side, the service end to end",
+        description="Benchmarks that compare side by side in one run (ratios).",
+    )
+    bench_sub = bench.add_subparsers(dest="bench_command", metavar="WHAT")
+    bench_sub.required = True
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        if hasattr(module, "register"):
+            module.register(sub)
+        if hasattr(module, "register_bench"):
+            module.register_bench(bench_sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except NeurogrsError as exc:
+        print(f"neurogrs: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("neurogrs: interrupted", file=sys.stderr)
+        return 130
+
+
+def run() -> None:  # console-script entry point
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

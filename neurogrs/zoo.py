@@ -1,0 +1,129 @@
+"""The model zoo: the paper's four initial models for any number of neurons (§1).
+
+A blueprint is a tuple of layer descriptions, independent of any framework. The Keras
+adapter (`neurogrs.pruning.keras_adapter`) builds trainable models from it; `init_spec`
+builds a randomly initialised `ModelSpec` with numpy alone (glorot-uniform kernels, zero
+biases), which engine and codegen tests use without TensorFlow.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from neurogrs.errors import ConfigError
+from neurogrs.rearrange import grid_side, rearrangement_index
+from neurogrs.spec import (
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+    ModelSpec,
+    Preprocessing,
+)
+
+__all__ = ["ZOO", "blueprint", "is_cnn", "init_spec", "spec_from_blueprint"]
+
+Blueprint = tuple[tuple[Any, ...], ...]
+
+# ("dense", units, activation) | ("conv", filters, (kh, kw), activation)
+# ("maxpool", (ph, pw)) | ("dropout", rate) | ("flatten",)
+ZOO: dict[str, Blueprint] = {
+    "nn1": (
+        ("dense", 32, "relu"), ("dense", 16, "relu"), ("dense", 8, "relu"),
+        ("dropout", 0.5), ("dense", 2, "softmax"),
+    ),
+    "nn2": (("dense", 32, "relu"), ("dropout", 0.5), ("dense", 2, "softmax")),
+    "cnn1": (
+        ("conv", 32, (2, 2), "relu"), ("maxpool", (2, 2)), ("conv", 16, (2, 2), "relu"),
+        ("dropout", 0.5), ("flatten",),
+        ("dense", 32, "relu"), ("dropout", 0.5), ("dense", 16, "relu"), ("dropout", 0.5),
+        ("dense", 8, "relu"), ("dropout", 0.5), ("dense", 2, "softmax"),
+    ),
+    "cnn2": (
+        ("conv", 32, (2, 2), "relu"), ("maxpool", (2, 2)), ("conv", 16, (2, 2), "relu"),
+        ("dropout", 0.5), ("flatten",), ("dense", 32, "relu"), ("dropout", 0.5),
+        ("dense", 2, "softmax"),
+    ),
+}
+
+
+def blueprint(name: str, n_classes: int = 2) -> Blueprint:
+    if name not in ZOO:
+        raise ConfigError(f"unknown model {name!r}: choose one of {sorted(ZOO)} or a .keras file")
+    bp = ZOO[name]
+    if n_classes != 2:  # widen the output layer for multi-class labels
+        bp = bp[:-1] + (("dense", n_classes, "softmax"),)
+    return bp
+
+
+def is_cnn(bp: Blueprint) -> bool:
+    return any(layer[0] == "conv" for layer in bp)
+
+
+def _glorot(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int) -> np.ndarray:
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=shape).astype(np.float32)
+
+
+def spec_from_blueprint(
+    bp: Blueprint,
+    n_neurons: int,
+    rng: np.random.Generator,
+    positions: np.ndarray | None = None,
+    label_names: tuple[str, ...] | None = None,
+    name: str = "model",
+    random_bias: bool = False,
+) -> ModelSpec:
+    """A ModelSpec with glorot-uniform kernels (biases zero unless `random_bias`)."""
+    if is_cnn(bp):
+        n = grid_side(n_neurons)
+        pre = Preprocessing(n_neurons, index=rearrangement_index(n_neurons, positions), grid=n)
+        shape: tuple[int, ...] = (n, n, 1)
+    else:
+        pre = Preprocessing(n_neurons)
+        shape = (n_neurons,)
+    layers = []
+    for desc in bp:
+        kind = desc[0]
+        if kind == "dense":
+            units, act = desc[1], desc[2]
+            fan_in = int(np.prod(shape))
+            k = _glorot(rng, (fan_in, units), fan_in, units)
+            b = rng.normal(0, 0.1, units).astype(np.float32) if random_bias else np.zeros(units, np.float32)
+            layers.append(Dense(k, b, act))
+            shape = (units,)
+        elif kind == "conv":
+            filters, (kh, kw), act = desc[1], desc[2], desc[3]
+            cin = shape[2]
+            k = _glorot(rng, (kh, kw, cin, filters), kh * kw * cin, kh * kw * filters)
+            b = rng.normal(0, 0.1, filters).astype(np.float32) if random_bias else np.zeros(filters, np.float32)
+            layers.append(Conv2D(k, b, (1, 1), act))
+            shape = (shape[0] - kh + 1, shape[1] - kw + 1, filters)
+        elif kind == "maxpool":
+            ph, pw = desc[1]
+            layers.append(MaxPool2D((ph, pw), (ph, pw)))
+            shape = ((shape[0] - ph) // ph + 1, (shape[1] - pw) // pw + 1, shape[2])
+        elif kind == "dropout":
+            layers.append(Dropout(desc[1]))
+        elif kind == "flatten":
+            layers.append(Flatten())
+            shape = (int(np.prod(shape)),)
+        else:
+            raise ConfigError(f"unknown blueprint layer {kind!r}")
+    n_out = layers[-1].units if isinstance(layers[-1], Dense) else shape[-1]
+    labels = label_names or tuple(str(i) for i in range(n_out))
+    return ModelSpec(pre, tuple(layers), labels, name=name)
+
+
+def init_spec(
+    name: str,
+    n_neurons: int,
+    rng: np.random.Generator,
+    positions: np.ndarray | None = None,
+    random_bias: bool = False,
+) -> ModelSpec:
+    """A zoo model with random weights, built with numpy alone."""
+    return spec_from_blueprint(blueprint(name), n_neurons, rng, positions, name=name,
+                               random_bias=random_bias)

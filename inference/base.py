@@ -1,0 +1,59 @@
+"""The engine interface every inference engine implements.
+
+An engine is built from a verified artifact, validates each frame (length, dtype,
+finiteness is the caller's business), applies the artifact's preprocessing, and returns
+class probabilities. Engines never import TensorFlow.
+"""
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+
+from neurogrs.errors import EngineError
+from neurogrs.spec import ModelSpec
+
+__all__ = ["Engine"]
+
+
+class Engine(abc.ABC):
+    """predict(frame [N] float32) -> probs [C] float32; predict_batch([B, N]) -> [B, C]."""
+
+    name: str = "abstract"
+
+    def __init__(self, spec: ModelSpec, model_hash: str) -> None:
+        self.spec = spec
+        self.model_hash = model_hash
+        self.n_inputs = spec.n_inputs
+        self.n_outputs = spec.n_outputs
+
+    # -- input checks shared by all engines (no engine reads past a buffer) --
+    def check_frame(self, frame: np.ndarray) -> np.ndarray:
+        if not isinstance(frame, np.ndarray):
+            raise EngineError(f"frame must be a numpy array, got {type(frame).__name__}")
+        if frame.dtype != np.float32:
+            raise EngineError(f"frame must be float32, got {frame.dtype}")
+        if frame.ndim != 1 or frame.shape[0] != self.n_inputs:
+            raise EngineError(f"frame must have shape ({self.n_inputs},), got {frame.shape}")
+        return np.ascontiguousarray(frame)
+
+    def check_batch(self, frames: np.ndarray) -> np.ndarray:
+        if not isinstance(frames, np.ndarray):
+            raise EngineError(f"frames must be a numpy array, got {type(frames).__name__}")
+        if frames.dtype != np.float32:
+            raise EngineError(f"frames must be float32, got {frames.dtype}")
+        if frames.ndim != 2 or frames.shape[1] != self.n_inputs:
+            raise EngineError(f"frames must have shape (B, {self.n_inputs}), got {frames.shape}")
+        return np.ascontiguousarray(frames)
+
+    @abc.abstractmethod
+    def predict(self, frame: np.ndarray) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def predict_batch(self, frames: np.ndarray) -> np.ndarray: ...
+
+    def close(self) -> None:
+        """Release native resources (default: nothing)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model_hash[:12]}, N={self.n_inputs})"

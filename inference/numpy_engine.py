@@ -1,0 +1,21 @@
+"""The numpy reference engine: the spec's forward pass, one frame at a time."""
+from __future__ import annotations
+
+import numpy as np
+
+from neurogrs.inference.base import Engine
+from neurogrs.spec import forward
+
+__all__ = ["NumpyEngine"]
+
+
+class NumpyEngine(Engine):
+    name = "numpy"
+
+    def predict(self, frame: np.ndarray) -> np.ndarray:
+        x = self.check_frame(frame)
+        return forward(self.spec, x[None, :])[0]
+
+    def predict_batch(self, frames: np.ndarray) -> np.ndarray:
+        x = self.check_batch(frames)
+        return forward(self.spec, x)

@@ -1,0 +1,109 @@
+"""Drive the system C compiler: find it, build libdecoder.so (and the harness).
+
+Failures enter the package here and leave as `CompilerError`: a missing compiler names
+what to install; a failed compile carries the compiler's own message.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from neurogrs.errors import CompilerError
+
+__all__ = [
+    "BASE_FLAGS",
+    "WARN_FLAGS",
+    "CompileOptions",
+    "find_compiler",
+    "compiler_version",
+    "compile_library",
+    "compile_harness",
+]
+
+BASE_FLAGS = ("-O3", "-std=c99")
+WARN_FLAGS = ("-Wall", "-Wextra")
+_TIMEOUT_S = 300
+
+INSTALL_HINT = (
+    "install a C compiler: `apt-get install gcc` (Debian/Ubuntu), `dnf install gcc` "
+    "(Fedora), `xcode-select --install` (macOS), or set CC to one"
+)
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """Compiler flags beyond `-O3 -std=c99 -fPIC`; -march=native only when asked."""
+
+    march_native: bool = False
+    werror: bool = False
+    extra_flags: tuple[str, ...] = field(default_factory=tuple)
+    cc: str | None = None
+
+    def flags(self) -> list[str]:
+        f = [*BASE_FLAGS, *WARN_FLAGS]
+        if self.werror:
+            f.append("-Werror")
+        if self.march_native:
+            f.append("-march=native")
+        f.extend(self.extra_flags)
+        return f
+
+
+def find_compiler(cc: str | None = None) -> str:
+    """Path of the C compiler: `cc` argument, else $CC, else cc, gcc or clang on PATH."""
+    candidates = [cc] if cc else ([os.environ["CC"]] if os.environ.get("CC") else [])
+    candidates += ["cc", "gcc", "clang"] if not cc else []
+    for name in candidates:
+        prog = name.split()[0] if name else ""
+        path = shutil.which(prog) if prog else None
+        if path:
+            return path
+    raise CompilerError(f"no C compiler found (looked for {', '.join(candidates)}): {INSTALL_HINT}")
+
+
+def compiler_version(cc: str) -> str:
+    """First line of `cc --version` (part of the C engine's cache key)."""
+    try:
+        res = subprocess.run([cc, "--version"], capture_output=True, text=True,
+                             timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise CompilerError(f"cannot run {cc}: {exc}; {INSTALL_HINT}") from exc
+    return (res.stdout or res.stderr).splitlines()[0].strip() if (res.stdout or res.stderr) else cc
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    try:
+        res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
+                             timeout=_TIMEOUT_S, check=False)
+    except FileNotFoundError as exc:
+        raise CompilerError(f"cannot run {cmd[0]}: {exc}; {INSTALL_HINT}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise CompilerError(f"compiler took longer than {_TIMEOUT_S} s: {' '.join(cmd)}") from exc
+    except OSError as exc:
+        raise CompilerError(f"cannot run {cmd[0]}: {exc}") from exc
+    if res.returncode != 0:
+        tail = "\n".join((res.stderr or res.stdout).strip().splitlines()[-30:])
+        raise CompilerError(f"compiling failed ({' '.join(cmd)}):\n{tail}")
+
+
+def compile_library(src_dir: str | os.PathLike, options: CompileOptions | None = None,
+                    output: str = "libdecoder.so") -> Path:
+    """cc -O3 -std=c99 -fPIC -shared decoder.c -lm -o src_dir/libdecoder.so."""
+    options = options or CompileOptions()
+    d = Path(src_dir)
+    cc = find_compiler(options.cc)
+    _run([cc, *options.flags(), "-fPIC", "-shared", "-o", output, "decoder.c", "-lm"], d)
+    return d / output
+
+
+def compile_harness(src_dir: str | os.PathLike, options: CompileOptions | None = None,
+                    output: str = "decoder_main") -> Path:
+    """The standalone harness: main.c + decoder.c -> src_dir/decoder_main."""
+    options = options or CompileOptions()
+    d = Path(src_dir)
+    cc = find_compiler(options.cc)
+    _run([cc, *options.flags(), "-o", output, "main.c", "decoder.c", "-lm"], d)
+    return d / output

@@ -1,0 +1,160 @@
+"""Offline subcommands: train, evaluate, info. Parse, then delegate."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["register"]
+
+
+def _session(path: str, args: argparse.Namespace):
+    from neurogrs.data_cli import session_from_args
+
+    return session_from_args(args, path)
+
+
+def _add_session_options(p: argparse.ArgumentParser) -> None:
+    from neurogrs.data_cli import add_session_options
+
+    add_session_options(p)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from neurogrs.zoo import ZOO
+
+    p = sub.add_parser(
+        "train",
+        help="train a decoder on a session and write an artifact",
+        description=(
+            "Split the session D_S:D_V:D_E = 8:1:1 (blocked in time by default), balance the "
+            "training part by undersampling, train a zoo model or a .keras candidate, and "
+            "write an artifact directory (model.json, weights.npz, model.keras). Prints "
+            "accuracy on D_V and D_E beside balanced accuracy and the majority-class "
+            "baseline, parameters and FLOPs."
+        ),
+    )
+    p.add_argument("session", help="session file (.npz, TRACES_*.csv, speed-only .npz)")
+    p.add_argument("--model", default="nn1",
+                   help=f"zoo model ({', '.join(ZOO)}) or a .keras Sequential (default nn1)")
+    p.add_argument("--out", required=True, help="artifact directory to write")
+    p.add_argument("--epochs", type=int, default=150, help="training epochs (default 150)")
+    p.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--seed", type=int, default=0, help="seed for split, sampling, weights (default 0)")
+    p.add_argument("--split", choices=("blocked", "shuffled"), default="blocked",
+                   help="blocked: contiguous, forward in time (default, honest); "
+                        "shuffled: the paper's (leaks neighbouring frames)")
+    p.add_argument("--blocks", type=int, default=1,
+                   help="blocked split over K contiguous chunks, each split 8:1:1 in time (default 1)")
+    p.add_argument("--standardize", action="store_true",
+                   help="z-score each neuron with training statistics (stored in the artifact)")
+    p.add_argument("--eval-session", metavar="OTHER",
+                   help="also evaluate on another session of the same neurons (closed-loop case)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_session_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate an artifact on a session (numpy engine)",
+        description="Decode every frame of SESSION with the artifact and report accuracy, "
+                    "balanced accuracy and the majority-class baseline.",
+    )
+    p.add_argument("artifact", help="artifact directory")
+    p.add_argument("session", help="session file")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    _add_session_options(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("info", help="describe an artifact (structure, params, FLOPs, metrics)",
+                       description="Verify an artifact and print what it holds.")
+    p.add_argument("artifact", help="artifact directory")
+    p.add_argument("--json", action="store_true", help="print model.json's summary as JSON")
+    p.set_defaults(func=cmd_info)
+
+
+def _print_summary(spec, metrics: dict, out: Path, seconds: float) -> None:
+    from neurogrs.evaluate import format_metrics
+
+    s = spec.summary()
+    print(f"model      {spec.name}  structure {s['structure']}")
+    print(f"params     {s['params']:,}  (non-zero {s['nonzero_params']:,})")
+    print(f"FLOPs      {s['flops']:,}  (per frame, TF-profiler convention)")
+    print(format_metrics("val", metrics["val"]))
+    print(format_metrics("test", metrics["test"]))
+    if "eval_session" in metrics:
+        print(format_metrics("other", metrics["eval_session"]))
+    print(f"split      {metrics['split']}")
+    print(f"trained    {seconds:.1f} s")
+    print(f"artifact   {out}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from neurogrs.artifact import save_artifact
+    from neurogrs.splits import SplitConfig
+    from neurogrs.train import TrainConfig, train
+
+    config = TrainConfig(
+        model=args.model, epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.lr, seed=args.seed,
+        split=SplitConfig(mode=args.split, blocks=args.blocks),
+        standardize=args.standardize,
+    )
+    session = _session(args.session, args)
+    other = _session(args.eval_session, args) if args.eval_session else None
+    result = train(session, config, progress=not args.quiet and sys.stderr.isatty(),
+                   eval_session=other)
+    out = save_artifact(result.spec, args.out, keras_save=result.keras_model.save)
+    if args.json:
+        print(json.dumps({"artifact": str(out), **result.metrics}, indent=2))
+    else:
+        _print_summary(result.spec, result.metrics, out, result.seconds)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from neurogrs.artifact import load_artifact
+    from neurogrs.evaluate import format_metrics
+    from neurogrs.train import evaluate_spec
+
+    art = load_artifact(args.artifact)
+    session = _session(args.session, args)
+    if session.n_neurons != art.spec.n_inputs:
+        from neurogrs.errors import SessionError
+
+        raise SessionError(f"the artifact decodes {art.spec.n_inputs} neurons, "
+                           f"the session has {session.n_neurons}")
+    # baseline: always predicting this session's most frequent class
+    majority = int(np.bincount(session.labels).argmax())
+    m = evaluate_spec(art.spec, session, None, majority)
+    if args.json:
+        print(json.dumps(m, indent=2))
+    else:
+        print(format_metrics("all", m))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from neurogrs.artifact import load_artifact
+
+    art = load_artifact(args.artifact)
+    doc = art.doc
+    if args.json:
+        print(json.dumps({k: doc[k] for k in ("name", "hash", "input", "output", "summary",
+                                               "metrics")}, indent=2))
+        return 0
+    s = art.spec.summary()
+    print(f"artifact   {art.path}  (verified)")
+    print(f"hash       {art.hash}")
+    print(f"inputs     {art.spec.n_inputs} neurons -> {list(art.spec.label_names)}")
+    for i, ld in enumerate(doc["layers"]):
+        extra = ld.get("activation", "")
+        print(f"  {i:2d} {ld['type']:<10} {str(ld['input_shape']):>14} -> {str(ld['output_shape']):<14} {extra}")
+    print(f"params     {s['params']:,} (non-zero {s['nonzero_params']:,}); FLOPs {s['flops']:,}")
+    return 0
+

@@ -1,0 +1,217 @@
+"""Training a candidate decoder on a session and exporting it as an artifact.
+
+A function of (session, config): the seed in the config drives every random choice
+(split, undersampling, initial weights, dropout, batch order) through explicit seeds; no
+global seeding. TensorFlow enters only through `neurogrs.pruning.keras_adapter`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurogrs.errors import ConfigError, ModelError
+from neurogrs.evaluate import classification_metrics
+from neurogrs.rearrange import grid_side, rearrangement_index
+from neurogrs.session import Session
+from neurogrs.spec import ModelSpec, Preprocessing, forward
+from neurogrs.splits import Split, SplitConfig, make_split
+from neurogrs.zoo import ZOO, blueprint, is_cnn
+
+__all__ = ["TrainConfig", "TrainResult", "train", "evaluate_spec"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings (paper defaults: Adam 1e-3, batch 32, 150 epochs)."""
+
+    model: str = "nn1"  # a zoo name or a path to a .keras Sequential candidate
+    epochs: int = 150
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    seed: int = 0
+    split: SplitConfig = field(default_factory=SplitConfig)
+    standardize: bool = False  # z-score each neuron with D_T statistics
+
+    def __post_init__(self) -> None:
+        if isinstance(self.split, dict):
+            object.__setattr__(self, "split", SplitConfig(**self.split))
+        if not (isinstance(self.epochs, int) and 1 <= self.epochs <= 100_000):
+            raise ConfigError(f"epochs must be an integer in [1, 100000], got {self.epochs!r}")
+        if not (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 65_536):
+            raise ConfigError(f"batch_size must be an integer in [1, 65536], got {self.batch_size!r}")
+        if not (0 < float(self.learning_rate) <= 1):
+            raise ConfigError(f"learning_rate must be in (0, 1], got {self.learning_rate!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.model not in ZOO and not str(self.model).endswith(".keras"):
+            raise ConfigError(
+                f"model {self.model!r} is neither a zoo model {sorted(ZOO)} nor a .keras file"
+            )
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["split"] = self.split.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        return cls(**d)
+
+
+@dataclass
+class TrainResult:
+    spec: ModelSpec
+    keras_model: Any
+    split: Split
+    metrics: dict
+    seconds: float
+
+
+def _preprocessing(session: Session, cnn: bool, standardize: bool, idx: np.ndarray) -> Preprocessing:
+    mean = scale = None
+    if standardize:
+        x = session.traces[idx].astype(np.float64)
+        mean = x.mean(axis=0).astype(np.float32)
+        sd = x.std(axis=0)
+        scale = np.where(sd > 1e-8, 1.0 / np.maximum(sd, 1e-8), 1.0).astype(np.float32)
+    if cnn:
+        n = grid_side(session.n_neurons)
+        index = rearrangement_index(session.n_neurons, session.positions)
+        return Preprocessing(session.n_neurons, mean, scale, index, n)
+    return Preprocessing(session.n_neurons, mean, scale)
+
+
+def evaluate_spec(spec: ModelSpec, session: Session, index: np.ndarray | None,
+                  majority_class: int) -> dict:
+    """Metrics of the exported spec (numpy forward: what the engines compute)."""
+    idx = np.arange(session.n_frames) if index is None else index
+    probs = forward(spec, session.traces[idx])
+    pred = probs.argmax(axis=1)
+    return classification_metrics(session.labels[idx], pred, majority_class, spec.n_outputs)
+
+
+class _Progress:
+    """tqdm bar over epochs showing loss and accuracy."""
+
+    def __init__(self, epochs: int, enabled: bool, desc: str) -> None:
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=epochs, desc=desc, unit="epoch", leave=False)
+
+    def callback(self):
+        from neurogrs.pruning.keras_adapter import keras
+
+        bar = self.bar
+
+        class _CB(keras().callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if bar is not None:
+                    logs = logs or {}
+                    bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.3f}",
+                                    acc=f"{logs.get('accuracy', float('nan')):.3f}")
+                    bar.update(1)
+
+        return _CB()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _build(config: TrainConfig, session: Session, input_shape: tuple[int, ...]):
+    from neurogrs.pruning import keras_adapter as ka
+
+    if config.model in ZOO:
+        return ka.build_model(blueprint(config.model, session.n_classes), input_shape, config.seed)
+    model = ka.load_candidate(config.model)
+    got = tuple(model.inputs[0].shape[1:])
+    if got != tuple(input_shape):
+        raise ModelError(
+            f"{config.model} expects input {got}, but this session gives {tuple(input_shape)} "
+            f"({session.n_neurons} neurons)"
+        )
+    n_out = int(model.outputs[0].shape[-1])
+    if n_out != session.n_classes:
+        raise ModelError(f"{config.model} outputs {n_out} classes, the session has {session.n_classes}")
+    return model
+
+
+def _candidate_is_cnn(path: str) -> bool:
+    from neurogrs.pruning import keras_adapter as ka
+
+    model = ka.load_candidate(path)
+    return any(type(l).__name__ == "Conv2D" for l in model.layers)
+
+
+def train(
+    session: Session,
+    config: TrainConfig,
+    *,
+    progress: bool = True,
+    eval_session: Session | None = None,
+) -> TrainResult:
+    """Split, balance, train, export to a spec and evaluate it honestly."""
+    from neurogrs.pruning import keras_adapter as ka
+
+    t0 = time.perf_counter()
+    k = ka.keras()
+    import tensorflow as tf
+
+    rng = np.random.default_rng(config.seed)
+    split = make_split(session.labels, config.split, rng)
+    cnn = is_cnn(ZOO[config.model]) if config.model in ZOO else _candidate_is_cnn(config.model)
+    pre = _preprocessing(session, cnn, config.standardize, split.balanced)
+    model = _build(config, session, pre.input_shape)
+
+    x = pre.apply(session.traces[split.balanced])
+    y = session.labels[split.balanced].astype(np.int32)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).cache().shuffle(
+        len(y), seed=config.seed, reshuffle_each_iteration=True
+    ).batch(config.batch_size).prefetch(2)
+    steps = int(np.ceil(len(y) / config.batch_size))
+    model.compile(
+        optimizer=k.optimizers.Adam(learning_rate=config.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=steps,  # one graph call per epoch: no per-step Python overhead
+    )
+    bar = _Progress(config.epochs, progress, f"train {Path(str(config.model)).stem}")
+    try:
+        history = model.fit(data, epochs=config.epochs, verbose=0, shuffle=False, callbacks=[bar.callback()])
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - t0
+
+    majority = int(np.bincount(session.labels[split.train]).argmax())
+    spec = ka.from_keras(model, pre, session.label_names, name=Path(str(config.model)).stem)
+    metrics: dict[str, Any] = {
+        "val": evaluate_spec(spec, session, split.val, majority),
+        "test": evaluate_spec(spec, session, split.test, majority),
+        "train_loss_final": float(history.history["loss"][-1]),
+        "train_accuracy_final": float(history.history["accuracy"][-1]),
+        "split": split.sizes(),
+        "train_seconds": seconds,
+    }
+    if eval_session is not None:
+        if eval_session.n_neurons != session.n_neurons:
+            raise ConfigError(
+                f"--eval-session has {eval_session.n_neurons} neurons, the training session "
+                f"{session.n_neurons}: it must record the same neurons"
+            )
+        metrics["eval_session"] = evaluate_spec(spec, eval_session, None, majority)
+    metrics.update({k_: v for k_, v in spec.summary().items()})
+    provenance = {
+        "session_sha256": session.digest(),
+        "session_meta": session.meta,
+        "train_config": config.to_dict(),
+        "created_unix": time.time(),
+    }
+    spec = ModelSpec(spec.preprocessing, spec.layers, spec.label_names, spec.name,
+                     metrics=metrics, provenance=provenance)
+    return TrainResult(spec=spec, keras_model=model, split=split, metrics=metrics, seconds=seconds)

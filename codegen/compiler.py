@@ -21,6 +21,7 @@ __all__ = [
     "compiler_version",
     "compile_library",
     "compile_harness",
+    "compile_pyext",
 ]
 
 BASE_FLAGS = ("-O3", "-std=c99")
@@ -106,4 +107,25 @@ def compile_harness(src_dir: str | os.PathLike, options: CompileOptions | None =
     d = Path(src_dir)
     cc = find_compiler(options.cc)
     _run([cc, *options.flags(), "-o", output, "main.c", "decoder.c", "-lm"], d)
+    return d / output
+
+
+def compile_pyext(src_dir: str | os.PathLike, module: str,
+                  options: CompileOptions | None = None) -> Path:
+    """pyext.c + decoder.c -> src_dir/<module><EXT_SUFFIX> (needs Python.h and numpy)."""
+    import sysconfig
+
+    import numpy as np
+
+    options = options or CompileOptions()
+    d = Path(src_dir)
+    cc = find_compiler(options.cc)
+    py_include = sysconfig.get_paths()["include"]
+    if not (Path(py_include) / "Python.h").is_file():
+        raise CompilerError(f"no Python.h in {py_include}: install the Python headers, "
+                            "e.g. `apt-get install python3-dev`")
+    output = module + (sysconfig.get_config_var("EXT_SUFFIX") or ".so")
+    flags = [f for f in options.flags() if f != "-Werror"]
+    _run([cc, *flags, "-fPIC", "-shared", f"-I{py_include}", f"-I{np.get_include()}",
+          "-o", output, "pyext.c", "decoder.c", "-lm"], d)
     return d / output

@@ -45,6 +45,7 @@ __all__ = [
     "LayerPlan",
     "generate_sources",
     "write_sources",
+    "generate_pyext",
 ]
 
 # Bump when the generated code changes in a way that matters (it keys the C engine cache).
@@ -589,3 +590,15 @@ def write_sources(
     for name, text in files.items():
         (out / name).write_text(text)
     return out, plan
+
+
+def generate_pyext(spec: ModelSpec, module: str, options: CodegenOptions | None = None) -> str:
+    """pyext.c: a CPython module `module` whose predict() calls <prefix>_predict."""
+    options = options or CodegenOptions()
+    c_identifier(module, "module name")
+    prefix = options.prefix
+    return _template("pyext.c.tmpl").substitute({
+        "prefix": prefix, "PREFIX": prefix.upper(), "MODULE": module,
+        "GENERATOR": GENERATOR_ID, "N_INPUTS": str(spec.n_inputs),
+        "N_OUTPUTS": str(spec.n_outputs),
+    })

@@ -1,1 +1,66 @@
-"""CLI: serve, listen, keys, bench service (filled in by the online-service work)."""
+"""CLI: replay. Parses and delegates to neurogrs.replay.player."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["register"]
+
+
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"speed must be a number or 'max', got {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"speed must be > 0, got {text!r}")
+    return v
+
+
+def register(sub: "argparse._SubParsersAction") -> None:
+    p = sub.add_parser(
+        "replay", help="replay a recorded session as frames (paced, lossless, XPUB-synced)",
+        description="Publish a session's frames (protocol v1) at fs x speed. Waits for a "
+                    "subscriber; never drops (waits at the high-water mark); sends an "
+                    "end-of-stream message; prints a JSON report on stdout.")
+    p.add_argument("session", help="session file (.npz, NeuroGRS CSV)")
+    p.add_argument("--frames", default=">tcp://127.0.0.1:5555",
+                   help="endpoint (> connects, the default; @ binds)")
+    p.add_argument("--speed", type=_speed, default=1.0, help="1 (real time), N (N x), or max")
+    p.add_argument("--start", type=int, default=0, help="first frame index")
+    p.add_argument("--loop", action="store_true", help="start over at the end")
+    p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    p.add_argument("--restamp", action="store_true",
+                   help="t_src = actual send time (default: the frame's scheduled time)")
+    p.add_argument("--session-name", help="topic session name (default: the file's stem)")
+    p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for a subscriber")
+    p.add_argument("--curve", metavar="DIR", help="CURVE keys directory (client key)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_replay)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import signal
+
+    from neurogrs.replay.player import Player, ReplayConfig, default_session_name, load_session_file
+
+    session = load_session_file(args.session)
+    cfg = ReplayConfig(frames=args.frames,
+                       session_name=args.session_name or default_session_name(args.session),
+                       speed=args.speed, start=args.start, loop=args.loop, restamp=args.restamp,
+                       max_frames=args.max_frames, subscriber_timeout_s=args.wait,
+                       curve_dir=args.curve)
+    player = Player(session.traces, session.fs, cfg)
+    signal.signal(signal.SIGTERM, lambda *_: player.stop())
+    signal.signal(signal.SIGINT, lambda *_: player.stop())
+    try:
+        player.open()
+        player.wait_for_subscriber()
+        report = player.play(progress=not args.no_progress and sys.stderr.isatty())
+    finally:
+        player.close()
+    print(json.dumps({"event": "done", **report.to_dict()}), flush=True)
+    return 0

@@ -1,1 +1,164 @@
-"""CLI: serve, listen, keys, bench service (filled in by the online-service work)."""
+"""CLI: serve, listen, keys, bench service. Handlers parse and delegate; heavy imports inside."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["register", "register_bench"]
+
+
+def register(sub: "argparse._SubParsersAction") -> None:
+    p = sub.add_parser(
+        "serve", help="serve predictions over ZeroMQ within a deadline (Prometheus metrics)",
+        description="Decode frames from ZeroMQ and publish predictions (protocol v1, "
+                    "docs/protocol.md). Endpoints: @ binds, > connects; bare addresses bind. "
+                    "Prints one JSON 'ready' line on stdout; final metrics on stderr at exit.")
+    p.add_argument("artifact", help="artifact directory (model.json + weights.npz)")
+    p.add_argument("--engine", default="c", choices=("c", "numba", "numpy"),
+                   help="inference engine (numpy for debugging; default c)")
+    p.add_argument("--frames", default="@tcp://127.0.0.1:5555", help="frame endpoint (SUB)")
+    p.add_argument("--predictions", default="@tcp://127.0.0.1:5556",
+                   help="prediction/error endpoint (XPUB)")
+    p.add_argument("--metrics-port", type=int, default=9108,
+                   help="Prometheus port (0: any free port, -1: no metrics endpoint)")
+    p.add_argument("--metrics-addr", default="127.0.0.1", help="address the metrics endpoint binds")
+    p.add_argument("--deadline-ms", type=float, default=100.0, help="per-frame deadline (ms)")
+    p.add_argument("--policy", default="latest", choices=("latest", "all"),
+                   help="latest: when behind, answer only the newest frame per session "
+                        "(skipped ones counted as conflated); all: answer every frame")
+    p.add_argument("--session", action="append", default=[], metavar="NAME",
+                   help="serve only this session (repeatable; default: every session)")
+    p.add_argument("--curve", metavar="DIR", help="CURVE keys directory (neurogrs keys DIR)")
+    p.add_argument("--max-body-bytes", type=int, default=None, help="protocol size limit")
+    p.set_defaults(func=_serve)
+
+    p = sub.add_parser("listen", help="print predictions live; online accuracy and latency",
+                       description="Subscribe to a service's predictions. Given the recorded "
+                                   "session, report online accuracy against its labels and "
+                                   "latency percentiles (t_src -> received).")
+    p.add_argument("--predictions", default=">tcp://127.0.0.1:5556", help="service endpoint")
+    p.add_argument("--session", metavar="FILE", help="recorded session (labels for accuracy)")
+    p.add_argument("--session-name", metavar="NAME", help="listen to this session only")
+    p.add_argument("--json", action="store_true", help="one JSON object per prediction")
+    p.add_argument("--quiet", action="store_true", help="print only the summary")
+    p.add_argument("--count", type=int, help="stop after N predictions")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="stop after S seconds without a message (default: wait)")
+    p.add_argument("--curve", metavar="DIR", help="CURVE keys directory (client key)")
+    p.set_defaults(func=_listen)
+
+    p = sub.add_parser("keys", help="create CURVE keys for serve/replay/listen")
+    p.add_argument("directory")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_keys)
+
+
+def register_bench(bench_sub: "argparse._SubParsersAction") -> None:
+    p = bench_sub.add_parser(
+        "service", help="replay -> service -> listener on loopback, with a bare echo floor",
+        description="End-to-end latency, loss and deadline misses at 10 Hz, at an aggregate "
+                    "rate, at the maximum rate; a bare pyzmq+msgpack echo as the floor; a soak.")
+    p.add_argument("artifact")
+    p.add_argument("--engine", default="c", choices=("c", "numba", "numpy"))
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per paced run")
+    p.add_argument("--rate", type=float, default=1000.0, help="aggregate frames/s run")
+    p.add_argument("--max-frames", type=int, default=50_000, help="frames in the max-rate run")
+    p.add_argument("--soak-frames", type=int, default=1_000_000, help="soak length (0: skip)")
+    p.add_argument("--deadline-ms", type=float, default=100.0)
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.set_defaults(func=_bench)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import signal
+
+    from neurogrs.errors import ConfigError
+    from neurogrs.inference import load_engine
+    from neurogrs.stream.service import Service, ServiceConfig
+
+    extra = {} if args.max_body_bytes is None else {"max_body_bytes": args.max_body_bytes}
+    config = ServiceConfig(frames=args.frames, predictions=args.predictions,
+                           deadline_s=args.deadline_ms / 1000.0, policy=args.policy,
+                           sessions=tuple(args.session), curve_dir=args.curve, **extra)
+    engine = load_engine(args.artifact, args.engine)
+    service = Service(engine, config)
+    httpd = None
+    metrics_url = None
+    if args.metrics_port >= 0:
+        from prometheus_client import start_http_server
+
+        try:
+            httpd, _ = start_http_server(args.metrics_port, addr=args.metrics_addr,
+                                         registry=service.registry)
+        except OSError as exc:
+            raise ConfigError(f"cannot bind metrics endpoint {args.metrics_addr}:"
+                              f"{args.metrics_port}: {exc}") from exc
+        metrics_url = f"http://{args.metrics_addr}:{httpd.server_port}/metrics"
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: service.stop())
+    try:
+        endpoints = service.start()
+        print(json.dumps({"event": "ready", **endpoints, "metrics": metrics_url,
+                          "model": engine.model_hash, "engine": engine.name,
+                          "policy": config.policy, "deadline_ms": args.deadline_ms}), flush=True)
+        final = service.serve()
+    finally:
+        if httpd is not None:
+            httpd.shutdown()
+        engine.close()
+    print(json.dumps({"event": "stopped", **final}), file=sys.stderr, flush=True)
+    return 0
+
+
+def _listen(args: argparse.Namespace) -> int:
+    from neurogrs.stream import protocol as P
+    from neurogrs.stream.client import Subscriber
+    from neurogrs.stream.listen import Tally, format_prediction, print_summary
+
+    labels = None
+    if args.session:
+        from neurogrs.replay.player import load_session_file
+
+        labels = load_session_file(args.session).labels
+    tally = Tally(labels=labels)
+    out = sys.stdout
+    with Subscriber(args.predictions, args.session_name, curve_dir=args.curve) as sub:
+        print(json.dumps({"event": "listening", "endpoint": sub.endpoint}), file=sys.stderr, flush=True)
+        try:
+            while args.count is None or tally.count < args.count:
+                msg = sub.recv(args.timeout)
+                if msg is None:
+                    break
+                tally.add(msg, sub.received_ns)
+                if isinstance(msg, P.Prediction) and not args.quiet:
+                    print(format_prediction(msg, sub.received_ns, args.json), file=out)
+                elif isinstance(msg, P.EndOfStream) and args.session_name is not None:
+                    break
+        except KeyboardInterrupt:
+            pass
+    print_summary(tally.summary(), sys.stderr if not args.quiet else out)
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from neurogrs.stream.keys import create_keys
+
+    d = create_keys(args.directory, overwrite=args.overwrite)
+    print(f"CURVE keys written to {d}: server.key(_secret), client.key(_secret), "
+          f"authorized_clients/ (copy other clients' public .key files there)")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from neurogrs.stream.bench import BenchConfig, format_table, run_bench
+
+    cfg = BenchConfig(artifact=args.artifact, engine=args.engine, duration_s=args.duration,
+                      rate=args.rate, max_frames=args.max_frames, soak_frames=args.soak_frames,
+                      deadline_ms=args.deadline_ms)
+    results = run_bench(cfg, log=sys.stderr)
+    print(format_table(results))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=2)
+    return 0

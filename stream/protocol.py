@@ -1,0 +1,466 @@
+"""Wire protocol v1: the ONE module that knows how frames, predictions, errors and
+end-of-stream markers look on the wire (specification: docs/protocol.md).
+
+Every message is a two-part ZeroMQ message ``[topic, body]``:
+
+    topic                body (a msgpack map)
+    frame.<session>      {v, session, seq, t_src_ns, dtype: "<f4", shape: [N], data: bin}
+    pred.<session>       {v, session, seq, t_src_ns, t_recv_ns, t_pub_ns, label, probs,
+                          model, late}
+    error.<session>      {v, session, seq, reason, detail}     (session "_" when unknown)
+    end.<session>        {v, session, seq, t_src_ns, frames}    (end of stream)
+    hello                {v, model, engine, n_inputs, labels, deadline_ns}
+
+Decoding is strict: every problem raises `BadMessage` (a `ProtocolError`) carrying a
+`reason` from `BAD_INPUT_REASONS`, plus the session and seq when they could be read, so
+the service can count it and report it on ``error.<session>``.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import msgpack
+import numpy as np
+
+from neurogrs.errors import ConfigError, ProtocolError
+
+__all__ = [
+    "VERSION",
+    "DTYPE",
+    "FRAME_PREFIX",
+    "PRED_PREFIX",
+    "ERROR_PREFIX",
+    "END_PREFIX",
+    "HELLO_TOPIC",
+    "UNKNOWN_SESSION",
+    "DEFAULT_MAX_BODY_BYTES",
+    "MAX_INPUTS",
+    "BAD_INPUT_REASONS",
+    "BadMessage",
+    "Frame",
+    "Prediction",
+    "ErrorReport",
+    "EndOfStream",
+    "Hello",
+    "Endpoint",
+    "parse_endpoint",
+    "check_session_name",
+    "encode_frame",
+    "decode_frame",
+    "encode_prediction",
+    "decode_prediction",
+    "encode_error",
+    "decode_error",
+    "encode_end",
+    "decode_end",
+    "encode_hello",
+    "decode_hello",
+    "decode_message",
+    "topic",
+]
+
+VERSION = 1
+DTYPE = "<f4"
+FRAME_PREFIX = b"frame."
+PRED_PREFIX = b"pred."
+ERROR_PREFIX = b"error."
+END_PREFIX = b"end."
+HELLO_TOPIC = b"hello"
+UNKNOWN_SESSION = "_"  # session name used on error.<session> when it cannot be read
+DEFAULT_MAX_BODY_BYTES = 1 << 20  # 1 MiB: a frame body larger than this is "oversized"
+MAX_INPUTS = 1 << 18  # largest N a frame may declare
+MAX_DETAIL_CHARS = 200
+_SESSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
+_INT64_MAX = (1 << 63) - 1
+
+# reason strings reported on error.<session> and counted in neurogrs_bad_input_total{kind}
+BAD_INPUT_REASONS = (
+    "malformed",  # wrong part count, bad topic, not msgpack / truncated, body not a map
+    "bad_field",  # a field is missing or has the wrong type (or session != topic session)
+    "bad_version",  # v is not a version this decoder speaks
+    "bad_dtype",  # dtype is not "<f4"
+    "bad_shape",  # shape is not [N] for the model's N, or does not match len(data)
+    "non_finite",  # NaN or +-Inf in data
+    "oversized",  # body larger than the configured limit
+    "seq_duplicate",  # seq equal to the last accepted seq of the session
+    "seq_decreasing",  # seq lower than the last accepted seq of the session
+    "too_many_sessions",  # a new session beyond the service's session cap
+    "engine_error",  # the engine refused a frame that passed validation (should not happen)
+)
+
+
+class BadMessage(ProtocolError):
+    """A message that does not follow protocol v1; `reason` is one of BAD_INPUT_REASONS."""
+
+    def __init__(self, reason: str, detail: str, session: str | None = None,
+                 seq: int | None = None) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail[:MAX_DETAIL_CHARS]
+        self.session = session
+        self.seq = seq
+
+
+# ----------------------------------------------------------------------------- messages
+@dataclass(frozen=True)
+class Frame:
+    session: str
+    seq: int
+    t_src_ns: int
+    data: np.ndarray  # float32 [N], read-only view on the received buffer
+
+
+@dataclass(frozen=True)
+class Prediction:
+    session: str
+    seq: int
+    t_src_ns: int
+    t_recv_ns: int
+    t_pub_ns: int
+    label: int
+    probs: tuple[float, ...]
+    model: str
+    late: bool
+
+
+@dataclass(frozen=True)
+class ErrorReport:
+    session: str
+    seq: int | None
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class EndOfStream:
+    session: str
+    seq: int  # the seq the next frame would have had
+    t_src_ns: int
+    frames: int  # frames the source sent in this stream
+
+
+@dataclass(frozen=True)
+class Hello:
+    model: str
+    engine: str
+    n_inputs: int
+    labels: tuple[str, ...]
+    deadline_ns: int
+
+
+# ----------------------------------------------------------------------------- endpoints
+@dataclass(frozen=True)
+class Endpoint:
+    """A ZeroMQ endpoint and whether to bind or connect it (CZMQ convention)."""
+
+    action: str  # "bind" | "connect"
+    address: str  # e.g. "tcp://127.0.0.1:5555"
+
+    def apply(self, socket: Any) -> str:
+        """Bind or connect `socket`; returns the actual address (resolves ``:*`` ports)."""
+        import zmq
+
+        try:
+            if self.action == "bind":
+                socket.bind(self.address)
+                return socket.getsockopt_string(zmq.LAST_ENDPOINT)
+            socket.connect(self.address)
+            return self.address
+        except zmq.ZMQError as exc:
+            raise ConfigError(f"cannot {self.action} {self.address}: {exc}") from exc
+
+    def __str__(self) -> str:
+        return ("@" if self.action == "bind" else ">") + self.address
+
+
+def parse_endpoint(text: str, default: str = "connect") -> Endpoint:
+    """``@tcp://127.0.0.1:5555`` binds, ``>tcp://127.0.0.1:5555`` connects, a bare address
+    uses `default` (the socket's natural role: services bind, clients connect)."""
+    if default not in ("bind", "connect"):
+        raise ConfigError(f"default must be 'bind' or 'connect', got {default!r}")
+    if not isinstance(text, str) or not text:
+        raise ConfigError(f"endpoint must be a non-empty string, got {text!r}")
+    action = default
+    if text[0] == "@":
+        action, text = "bind", text[1:]
+    elif text[0] == ">":
+        action, text = "connect", text[1:]
+    transport, sep, rest = text.partition("://")
+    if not sep or transport not in ("tcp", "ipc", "inproc") or not rest:
+        raise ConfigError(
+            f"endpoint {text!r} must look like tcp://HOST:PORT, ipc://PATH or inproc://NAME "
+            "(prefix @ to bind, > to connect)"
+        )
+    if transport == "tcp":
+        host, colon, port = rest.rpartition(":")
+        if not colon or not host or not (port == "*" or (port.isdigit() and 0 < int(port) < 65536)):
+            raise ConfigError(f"tcp endpoint {text!r} needs HOST:PORT with PORT 1..65535 or *")
+    return Endpoint(action, text)
+
+
+def check_session_name(name: str) -> str:
+    if not isinstance(name, str) or not _SESSION_RE.match(name):
+        raise ConfigError(
+            f"session name {name!r} must be 1-64 characters of [A-Za-z0-9_-], "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def topic(prefix: bytes, session: str) -> bytes:
+    return prefix + session.encode("ascii")
+
+
+# ----------------------------------------------------------------------------- helpers
+def _pack(body: dict) -> bytes:
+    return msgpack.packb(body, use_bin_type=True)
+
+
+def _unpack(body: bytes, max_bytes: int) -> dict:
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise BadMessage("malformed", f"body must be bytes, got {type(body).__name__}")
+    if len(body) > max_bytes:
+        raise BadMessage("oversized", f"body has {len(body)} bytes, limit {max_bytes}")
+    try:
+        obj = msgpack.unpackb(
+            body, raw=False, strict_map_key=True, use_list=True,
+            max_bin_len=max_bytes, max_str_len=max_bytes, max_array_len=MAX_INPUTS,
+            max_map_len=64, max_ext_len=0,
+        )
+    except Exception as exc:  # msgpack raises ValueError, ExtraData, FormatError, ...
+        raise BadMessage("malformed", f"body is not one msgpack value: {exc}") from None
+    if not isinstance(obj, dict):
+        raise BadMessage("malformed", f"body must be a msgpack map, got {type(obj).__name__}")
+    return obj
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _session_from_topic(topic_bytes: Any, prefix: bytes) -> str:
+    if not isinstance(topic_bytes, (bytes, bytearray)) or not bytes(topic_bytes).startswith(prefix):
+        raise BadMessage("malformed", f"topic must start with {prefix!r}")
+    try:
+        name = bytes(topic_bytes[len(prefix):]).decode("ascii")
+    except UnicodeDecodeError:
+        raise BadMessage("malformed", "topic session is not ASCII") from None
+    if not _SESSION_RE.match(name):
+        raise BadMessage("malformed", f"topic session {name[:70]!r} is not a valid session name")
+    return name
+
+
+def _header(obj: dict, topic_session: str) -> tuple[str, int]:
+    """Check v and session; return (session, seq) with seq validated."""
+    v = obj.get("v")
+    if not _is_int(v):
+        raise BadMessage("bad_field", f"v must be an integer, got {type(v).__name__}", topic_session)
+    seq = obj.get("seq")
+    seq_ok = seq if _is_int(seq) and 0 <= seq <= _INT64_MAX else None
+    if v != VERSION:
+        raise BadMessage("bad_version", f"v={v} but this decoder speaks v={VERSION}", topic_session, seq_ok)
+    session = obj.get("session")
+    if session != topic_session:
+        raise BadMessage("bad_field", f"session {str(session)[:70]!r} does not match topic session "
+                         f"{topic_session!r}", topic_session, seq_ok)
+    if seq_ok is None:
+        raise BadMessage("bad_field", f"seq must be an integer 0..2^63-1, got {seq!r}"[:MAX_DETAIL_CHARS], topic_session)
+    return session, seq
+
+
+def _ns(obj: dict, key: str, session: str | None, seq: int | None) -> int:
+    x = obj.get(key)
+    if not _is_int(x) or not 0 <= x <= _INT64_MAX:
+        raise BadMessage("bad_field", f"{key} must be an integer 0..2^63-1 (ns), got {x!r}"[:MAX_DETAIL_CHARS],
+                         session, seq)
+    return x
+
+
+def _parts(parts: Sequence[bytes]) -> tuple[bytes, bytes]:
+    if len(parts) != 2:
+        raise BadMessage("malformed", f"expected 2 message parts [topic, body], got {len(parts)}")
+    return parts[0], parts[1]
+
+
+# ----------------------------------------------------------------------------- frames
+def encode_frame(session: str, seq: int, data: np.ndarray, t_src_ns: int | None = None) -> list[bytes]:
+    check_session_name(session)
+    arr = np.ascontiguousarray(data, dtype="<f4")
+    if arr.ndim != 1:
+        raise ProtocolError(f"frame data must be 1-D, got shape {arr.shape}")
+    body = {
+        "v": VERSION,
+        "session": session,
+        "seq": int(seq),
+        "t_src_ns": time.time_ns() if t_src_ns is None else int(t_src_ns),
+        "dtype": DTYPE,
+        "shape": [int(arr.shape[0])],
+        "data": arr.tobytes(),
+    }
+    return [topic(FRAME_PREFIX, session), _pack(body)]
+
+
+def decode_frame(parts: Sequence[bytes], n_inputs: int | None = None,
+                 max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Frame:
+    """Decode and validate a frame; raises BadMessage with a reason."""
+    topic_b, body = _parts(parts)
+    topic_session = _session_from_topic(topic_b, FRAME_PREFIX)
+    if isinstance(body, (bytes, bytearray)) and len(body) > max_bytes:
+        raise BadMessage("oversized", f"body has {len(body)} bytes, limit {max_bytes}", topic_session)
+    obj = _unpack(body, max_bytes)
+    session, seq = _header(obj, topic_session)
+    t_src = _ns(obj, "t_src_ns", session, seq)
+    dtype = obj.get("dtype")
+    if not isinstance(dtype, str):
+        raise BadMessage("bad_field", f"dtype must be a string, got {type(dtype).__name__}", session, seq)
+    if dtype != DTYPE:
+        raise BadMessage("bad_dtype", f"dtype {dtype[:20]!r} is not {DTYPE!r}", session, seq)
+    shape = obj.get("shape")
+    if (not isinstance(shape, list) or len(shape) != 1 or not _is_int(shape[0])
+            or not 1 <= shape[0] <= MAX_INPUTS):
+        raise BadMessage("bad_shape", f"shape must be [N] with 1 <= N <= {MAX_INPUTS}, got {shape!r}"[:MAX_DETAIL_CHARS],
+                         session, seq)
+    n = shape[0]
+    if n_inputs is not None and n != n_inputs:
+        raise BadMessage("bad_shape", f"shape [{n}] but the model takes [{n_inputs}]", session, seq)
+    data = obj.get("data")
+    if not isinstance(data, bytes):
+        raise BadMessage("bad_field", f"data must be msgpack bin, got {type(data).__name__}", session, seq)
+    if len(data) != 4 * n:
+        raise BadMessage("bad_shape", f"data has {len(data)} bytes, shape [{n}] needs {4 * n}", session, seq)
+    arr = np.frombuffer(data, dtype="<f4")
+    if not np.isfinite(arr).all():
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        raise BadMessage("non_finite", f"{bad} NaN/Inf value(s) in data", session, seq)
+    if arr.dtype != np.float32:  # big-endian hosts: make it native for the engine
+        arr = arr.astype(np.float32)
+    return Frame(session, seq, t_src, arr)
+
+
+# ----------------------------------------------------------------------------- predictions
+def encode_prediction(p: Prediction) -> list[bytes]:
+    body = {
+        "v": VERSION,
+        "session": p.session,
+        "seq": int(p.seq),
+        "t_src_ns": int(p.t_src_ns),
+        "t_recv_ns": int(p.t_recv_ns),
+        "t_pub_ns": int(p.t_pub_ns),
+        "label": int(p.label),
+        "probs": [float(x) for x in p.probs],
+        "model": p.model,
+        "late": bool(p.late),
+    }
+    return [topic(PRED_PREFIX, p.session), _pack(body)]
+
+
+def decode_prediction(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Prediction:
+    topic_b, body = _parts(parts)
+    topic_session = _session_from_topic(topic_b, PRED_PREFIX)
+    obj = _unpack(body, max_bytes)
+    session, seq = _header(obj, topic_session)
+    ts = [_ns(obj, k, session, seq) for k in ("t_src_ns", "t_recv_ns", "t_pub_ns")]
+    label = obj.get("label")
+    probs = obj.get("probs")
+    model = obj.get("model")
+    late = obj.get("late")
+    if not _is_int(label) or label < 0:
+        raise BadMessage("bad_field", "label must be a non-negative integer", session, seq)
+    if (not isinstance(probs, list) or not probs
+            or not all(isinstance(x, (float, int)) and not isinstance(x, bool) for x in probs)):
+        raise BadMessage("bad_field", "probs must be a non-empty array of numbers", session, seq)
+    if label >= len(probs):
+        raise BadMessage("bad_field", f"label {label} out of range for {len(probs)} probs", session, seq)
+    if not isinstance(model, str) or not isinstance(late, bool):
+        raise BadMessage("bad_field", "model must be a string and late a boolean", session, seq)
+    return Prediction(session, seq, ts[0], ts[1], ts[2], label, tuple(float(x) for x in probs), model, late)
+
+
+# ----------------------------------------------------------------------------- errors
+def encode_error(session: str | None, seq: int | None, reason: str, detail: str = "") -> list[bytes]:
+    name = session if isinstance(session, str) and _SESSION_RE.match(session) else UNKNOWN_SESSION
+    body = {"v": VERSION, "session": name, "seq": seq, "reason": reason,
+            "detail": detail[:MAX_DETAIL_CHARS]}
+    return [topic(ERROR_PREFIX, name), _pack(body)]
+
+
+def decode_error(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> ErrorReport:
+    topic_b, body = _parts(parts)
+    name = bytes(topic_b[len(ERROR_PREFIX):]).decode("ascii", "replace") if bytes(topic_b).startswith(ERROR_PREFIX) else None
+    if name is None or not (name == UNKNOWN_SESSION or _SESSION_RE.match(name)):
+        raise BadMessage("malformed", f"topic must be error.<session>")
+    obj = _unpack(body, max_bytes)
+    if obj.get("v") != VERSION or obj.get("session") != name:
+        raise BadMessage("bad_field", "v or session mismatch in error report", name)
+    seq = obj.get("seq")
+    if seq is not None and not _is_int(seq):
+        raise BadMessage("bad_field", "seq must be an integer or nil", name)
+    reason, detail = obj.get("reason"), obj.get("detail", "")
+    if not isinstance(reason, str) or not isinstance(detail, str):
+        raise BadMessage("bad_field", "reason and detail must be strings", name, seq)
+    return ErrorReport(name, seq, reason, detail)
+
+
+# ----------------------------------------------------------------------------- end of stream
+def encode_end(session: str, seq: int, frames: int, t_src_ns: int | None = None) -> list[bytes]:
+    check_session_name(session)
+    body = {"v": VERSION, "session": session, "seq": int(seq),
+            "t_src_ns": time.time_ns() if t_src_ns is None else int(t_src_ns), "frames": int(frames)}
+    return [topic(END_PREFIX, session), _pack(body)]
+
+
+def decode_end(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> EndOfStream:
+    topic_b, body = _parts(parts)
+    topic_session = _session_from_topic(topic_b, END_PREFIX)
+    obj = _unpack(body, max_bytes)
+    session, seq = _header(obj, topic_session)
+    t_src = _ns(obj, "t_src_ns", session, seq)
+    frames = obj.get("frames")
+    if not _is_int(frames) or frames < 0:
+        raise BadMessage("bad_field", "frames must be a non-negative integer", session, seq)
+    return EndOfStream(session, seq, t_src, frames)
+
+
+# ----------------------------------------------------------------------------- hello
+def encode_hello(h: Hello) -> list[bytes]:
+    body = {"v": VERSION, "model": h.model, "engine": h.engine, "n_inputs": int(h.n_inputs),
+            "labels": list(h.labels), "deadline_ns": int(h.deadline_ns)}
+    return [HELLO_TOPIC, _pack(body)]
+
+
+def decode_hello(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Hello:
+    topic_b, body = _parts(parts)
+    if bytes(topic_b) != HELLO_TOPIC:
+        raise BadMessage("malformed", "topic must be 'hello'")
+    obj = _unpack(body, max_bytes)
+    if obj.get("v") != VERSION:
+        raise BadMessage("bad_version", f"hello v={obj.get('v')!r}")
+    try:
+        labels = tuple(str(x) for x in obj["labels"])
+        return Hello(str(obj["model"]), str(obj["engine"]), int(obj["n_inputs"]), labels,
+                     int(obj["deadline_ns"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadMessage("bad_field", f"hello: {exc}") from None
+
+
+def decode_message(parts: Sequence[bytes], n_inputs: int | None = None,
+                   max_bytes: int = DEFAULT_MAX_BODY_BYTES
+                   ) -> Frame | Prediction | ErrorReport | EndOfStream | Hello:
+    """Decode any v1 message by its topic."""
+    if len(parts) != 2:
+        raise BadMessage("malformed", f"expected 2 message parts [topic, body], got {len(parts)}")
+    t = bytes(parts[0])
+    if t.startswith(FRAME_PREFIX):
+        return decode_frame(parts, n_inputs, max_bytes)
+    if t.startswith(PRED_PREFIX):
+        return decode_prediction(parts, max_bytes)
+    if t.startswith(ERROR_PREFIX):
+        return decode_error(parts, max_bytes)
+    if t.startswith(END_PREFIX):
+        return decode_end(parts, max_bytes)
+    if t == HELLO_TOPIC:
+        return decode_hello(parts, max_bytes)
+    raise BadMessage("malformed", f"unknown topic {t[:40]!r}")

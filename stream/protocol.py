@@ -306,11 +306,20 @@ def encode_frame(session: str, seq: int, data: np.ndarray, t_src_ns: int | None 
 def decode_frame(parts: Sequence[bytes], n_inputs: int | None = None,
                  max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Frame:
     """Decode and validate a frame; raises BadMessage with a reason."""
-    topic_b, body = _parts(parts)
-    topic_session = _session_from_topic(topic_b, FRAME_PREFIX)
+    if not parts:
+        raise BadMessage("malformed", "empty message")
+    topic_session = _session_from_topic(parts[0], FRAME_PREFIX)
+    if len(parts) != 2:
+        raise BadMessage("malformed", f"expected 2 message parts [topic, body], got {len(parts)}",
+                         topic_session)
+    body = parts[1]
     if isinstance(body, (bytes, bytearray)) and len(body) > max_bytes:
         raise BadMessage("oversized", f"body has {len(body)} bytes, limit {max_bytes}", topic_session)
-    obj = _unpack(body, max_bytes)
+    try:
+        obj = _unpack(body, max_bytes)
+    except BadMessage as exc:  # the topic still names the session: report it there
+        exc.session = topic_session
+        raise
     session, seq = _header(obj, topic_session)
     t_src = _ns(obj, "t_src_ns", session, seq)
     dtype = obj.get("dtype")

@@ -336,14 +336,16 @@ class Service:
         t_pub = time.time_ns()
         e2e = t_pub - frame.t_src_ns
         late = e2e > self._deadline_ns
-        self._pub.send_multipart(P.encode_prediction(P.Prediction(
+        parts = P.encode_prediction(P.Prediction(
             frame.session, frame.seq, frame.t_src_ns, t_recv, t_pub, int(np.argmax(probs)),
-            tuple(probs.tolist()), self.engine.model_hash, late)))
-        self._obs_publish(time.perf_counter() - t1)
+            tuple(probs.tolist()), self.engine.model_hash, late))
+        # counters first, so whoever holds the prediction sees them updated
         m.predictions_published.inc()
         m.end_to_end_seconds.observe(max(e2e, 0) / 1e9)
         if late:
             m.deadline_misses.inc()
+        self._pub.send_multipart(parts)
+        self._obs_publish(time.perf_counter() - t1)
 
     def _forward_end(self, end: P.EndOfStream) -> None:
         self.metrics.end_of_stream.inc()

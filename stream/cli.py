@@ -124,12 +124,20 @@ def _listen(args: argparse.Namespace) -> int:
     tally = Tally(labels=labels)
     out = sys.stdout
     with Subscriber(args.predictions, args.session_name, curve_dir=args.curve) as sub:
-        print(json.dumps({"event": "listening", "endpoint": sub.endpoint}), file=sys.stderr, flush=True)
+        greeted = False
         try:
             while args.count is None or tally.count < args.count:
                 msg = sub.recv(args.timeout)
                 if msg is None:
                     break
+                if isinstance(msg, P.Hello):
+                    if not greeted:  # the service has our subscription: nothing is missed now
+                        greeted = True
+                        print(json.dumps({"event": "listening", "endpoint": sub.endpoint,
+                                          "model": msg.model, "engine": msg.engine,
+                                          "labels": list(msg.labels)}),
+                              file=sys.stderr, flush=True)
+                    continue
                 tally.add(msg, sub.received_ns)
                 if isinstance(msg, P.Prediction) and not args.quiet:
                     print(format_prediction(msg, sub.received_ns, args.json), file=out)

@@ -17,7 +17,8 @@ __all__ = ["main", "run", "build_parser"]
 
 # Modules that contribute subcommands, in the order `--help` lists them.
 COMMAND_MODULES = (
-    "neurogrs.commands",  # simulate, train, evaluate, info
+    "neurogrs.data_cli",  # simulate, inspect
+    "neurogrs.commands",  # train, evaluate, info
     "neurogrs.codegen.cli",  # codegen
     "neurogrs.stream.cli",  # serve, listen, keys
     "neurogrs.replay.cli",  # replay

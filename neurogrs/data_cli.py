@@ -1,0 +1,213 @@
+"""`neurogrs simulate` and `neurogrs inspect`, and the shared session options.
+
+Other commands (train, replay, ...) accept sessions the same way:
+
+    from neurogrs.data_cli import add_session_options, session_from_args
+    p.add_argument("session")
+    add_session_options(p)
+    ...
+    session = session_from_args(args)            # reads args.session
+    other = session_from_args(args, args.other)  # same options, another file
+
+Heavy imports stay inside the handlers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+__all__ = ["register", "add_session_options", "session_from_args", "label_rule_from_args",
+           "session_summary"]
+
+_SESSION_HELP = """\
+session files:
+  .npz    native: traces [T,N], labels [T], fs, optional speed [T], positions [N,2],
+          meta (JSON). Object arrays (pickles) are refused.
+  .csv    NeuroGRS layout: TRACES_<mouse>_<day>_<session>.csv (N rows x T columns),
+          with BEHAVIOR_<mouse>_<day>_<session>.csv (T rows x 5 binary columns) and
+          CELLXY_<mouse>.csv (N rows x,y) beside it; or a directory of such files.
+
+labels from speed (an .npz with speed but no labels, or --label-from-speed):
+  default: fine motion, 0.2 < speed < 2 cm/s; the nelpy linear-track session
+  (speed in px/s): moving = speed > 10 px/s.
+"""
+
+
+def add_session_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Options that pick and label a session; pair with `session_from_args(args)`."""
+    g = parser.add_argument_group(
+        "session options",
+        "how the session file is read and labelled (see `neurogrs inspect --help`)",
+    )
+    g.add_argument(
+        "--label-from-speed", nargs="+", type=float, metavar=("LOW", "HIGH"), default=None,
+        help="derive labels from speed: LOW HIGH -> 1 where LOW < speed < HIGH (band, e.g. "
+             "fine motion 0.2 2); LOW alone -> 1 where speed > LOW (moving vs still). "
+             "Overrides labels stored in the file",
+    )
+    g.add_argument(
+        "--speed-units", default=None, metavar="UNITS",
+        help="units of the --label-from-speed thresholds: cm/s (default), mm/s, m/s, px/s; "
+             "converted to the file's speed units when both are lengths per second",
+    )
+    g.add_argument(
+        "--smooth-s", type=float, default=0.0, metavar="SEC",
+        help="Gaussian-smooth speed (sigma in seconds) before thresholding (default 0: none)",
+    )
+    g.add_argument(
+        "--label-column", type=int, default=2, metavar="K",
+        help="CSV layout: 0-based BEHAVIOR column holding the label (default 2, fine motion)",
+    )
+    g.add_argument(
+        "--csv-id", nargs=3, metavar=("MOUSE", "DAY", "SESSION"), default=None,
+        help="CSV layout: which session to read when SESSION is a directory",
+    )
+    return parser
+
+
+def label_rule_from_args(args: argparse.Namespace):
+    """The SpeedLabelRule asked for on the command line, or None."""
+    from neurogrs.errors import ConfigError
+    from neurogrs.formats import SpeedLabelRule
+
+    values = getattr(args, "label_from_speed", None)
+    units = getattr(args, "speed_units", None)
+    smooth = float(getattr(args, "smooth_s", 0.0) or 0.0)
+    if values is None:
+        if units is not None or smooth:
+            raise ConfigError("--speed-units and --smooth-s need --label-from-speed LOW [HIGH]")
+        return None
+    if len(values) > 2:
+        raise ConfigError(f"--label-from-speed takes LOW [HIGH], got {len(values)} values")
+    high = values[1] if len(values) == 2 else None
+    return SpeedLabelRule(low=values[0], high=high, units=units or "cm/s", smooth_s=smooth)
+
+
+def session_from_args(args: argparse.Namespace, path: str | None = None):
+    """Load `path` (default `args.session`) with the session options in `args`."""
+    from neurogrs.formats import load_session
+
+    csv_id = getattr(args, "csv_id", None) or (None, None, None)
+    return load_session(
+        path if path is not None else args.session,
+        label_rule=label_rule_from_args(args),
+        label_column=getattr(args, "label_column", 2),
+        mouse=csv_id[0], day=csv_id[1], session=csv_id[2],
+    )
+
+
+def session_summary(session) -> dict[str, Any]:
+    """Numbers `inspect` prints (JSON-friendly)."""
+    import numpy as np
+
+    labels = session.labels
+    counts = {name: int(np.sum(labels == i)) for i, name in enumerate(session.label_names)}
+    runs = np.diff(np.flatnonzero(np.r_[True, np.diff(labels) != 0, True]))
+    return {
+        "frames": session.n_frames,
+        "neurons": session.n_neurons,
+        "fs_hz": session.fs,
+        "duration_s": round(session.n_frames / session.fs, 3),
+        "class_counts": counts,
+        "label1_fraction": round(float(np.mean(labels == 1)), 4),
+        "mean_label_run_s": round(float(runs.mean()) / session.fs, 2),
+        "zero_fraction": round(float(np.mean(session.traces == 0)), 4),
+        "positions": session.positions is not None,
+        "speed": session.speed is not None,
+        "label_rule": session.meta.get("label_rule"),
+        "source": session.meta.get("source"),
+        "digest": session.digest()[:16],
+    }
+
+
+# --------------------------------------------------------------------------- handlers
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from neurogrs.errors import ConfigError
+
+    if args.suite is not None:
+        if args.out is not None:
+            raise ConfigError("give either OUT.npz or --suite DIR, not both")
+        from neurogrs.simulate import simulate_suite
+
+        paths = simulate_suite(args.suite, n_frames=args.frames or 3000)
+        for p in paths:
+            print(p)
+        print(f"wrote {len(paths)} sessions to {args.suite}")
+        return 0
+    if args.out is None:
+        raise ConfigError("give OUT.npz (one session) or --suite DIR (the nine-session suite)")
+    from neurogrs.formats import save_session
+    from neurogrs.simulate import simulate_session
+
+    sess = simulate_session(
+        n_neurons=args.neurons, n_frames=args.frames or 3000, seed=args.seed,
+        label1_fraction=args.label1_fraction, fs=args.fs,
+    )
+    path = save_session(sess, args.out)
+    print(f"wrote {path}: {sess!r}")
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    sess = session_from_args(args)
+    info = session_summary(sess)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"session   {args.session}")
+    print(f"source    {info['source']}")
+    print(f"frames    {info['frames']} ({info['duration_s']:g} s at {info['fs_hz']:g} Hz)")
+    print(f"neurons   {info['neurons']}")
+    counts = ", ".join(f"{k}: {v}" for k, v in info["class_counts"].items())
+    print(f"labels    {counts}  (label-1 fraction {info['label1_fraction']:.1%}, "
+          f"mean run {info['mean_label_run_s']:g} s)")
+    if info["label_rule"]:
+        print(f"rule      {info['label_rule']}")
+    print(f"zeros     {info['zero_fraction']:.1%} of trace entries are exactly 0")
+    print(f"positions {'yes' if info['positions'] else 'no'}")
+    print(f"speed     {'yes' if info['speed'] else 'no'}")
+    print(f"digest    {info['digest']}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="write a simulated calcium-imaging session (or the nine-session suite)",
+        description=(
+            "Deterministic simulator of calcium-imaging sessions: clustered neuron\n"
+            "centroids, rest / fine / coarse motion at 10 Hz, locomotion-tuned neurons,\n"
+            "spikes -> GCaMP-like transients -> noise -> thresholded traces (about half\n"
+            "of all entries exactly zero). Label 1 = fine motion (0.2 < speed < 2 cm/s).\n"
+            "Same arguments, same bytes. The model and its measured decodability:\n"
+            "docs/data.md."
+        ),
+        epilog="examples:\n  neurogrs simulate session.npz --neurons 273 --seed 0\n"
+               "  neurogrs simulate --suite sim/   # M1/M2/M3 (273/140/114 neurons) x S1-S3",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("out", nargs="?", metavar="OUT.npz", help="output session file (.npz)")
+    p.add_argument("--suite", metavar="DIR", default=None,
+                   help="write the nine-session suite (3 mice x 3 sessions, fixed seeds) to DIR")
+    p.add_argument("--neurons", type=int, default=273, metavar="N", help="neurons (default 273)")
+    p.add_argument("--frames", type=int, default=None, metavar="T",
+                   help="frames per session (default 3000 = 5 min at 10 Hz)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    p.add_argument("--label1-fraction", type=float, default=0.30, metavar="F",
+                   help="target fraction of fine-motion frames, 0.05-0.8 (default 0.30; "
+                        "the paper's sessions have 0.13-0.45)")
+    p.add_argument("--fs", type=float, default=10.0, metavar="HZ", help="frame rate (default 10)")
+    p.set_defaults(func=_cmd_simulate)
+
+    q = sub.add_parser(
+        "inspect",
+        help="summarise a session file (frames, neurons, class balance, zeros, positions)",
+        description="Load a session as training would and print a summary.",
+        epilog=_SESSION_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    q.add_argument("session", metavar="SESSION", help="session file (.npz, TRACES_*.csv) or CSV directory")
+    add_session_options(q)
+    q.add_argument("--json", action="store_true", help="print the summary as JSON")
+    q.set_defaults(func=_cmd_inspect)

@@ -337,7 +337,7 @@ class Service:
         e2e = t_pub - frame.t_src_ns
         late = e2e > self._deadline_ns
         parts = P.encode_prediction(P.Prediction(
-            frame.session, frame.seq, frame.t_src_ns, t_recv, t_pub, int(np.argmax(probs)),
+            frame.session, frame.seq, frame.t_src_ns, t_recv, t_pub, int(probs.argmax()),
             tuple(probs.tolist()), self.engine.model_hash, late))
         # counters first, so whoever holds the prediction sees them updated
         m.predictions_published.inc()

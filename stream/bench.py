@@ -1,0 +1,257 @@
+"""`neurogrs bench service`: replay -> service -> listener on loopback, beside a bare echo.
+
+Each target (the bare echo, then the service) runs in its own process; the replayer runs
+in its own process; the listener runs here. Runs per target: 10 Hz, `rate` frames/s (paced),
+and "flood" (replay at max speed: the backlog grows until frames go stale, and every drop is
+reported on error.<session>). Service only: a ladder of paced rates; the maximum sustained
+rate is the highest with nothing lost and no deadline miss; then a soak at 80 % of that rate with
+the service's resident memory read at the start and the end. Latency = t_src (restamped at
+send) -> receipt by the listener. lost = sent - predictions received; reported = error
+reports received (accounted drops); misses = latency > deadline.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from neurogrs.errors import ConfigError, NeurogrsError
+from neurogrs.stream import protocol as P
+
+__all__ = ["BenchConfig", "run_bench", "format_table"]
+
+STARTUP_TIMEOUT_S = 60.0
+SOAK_MARGIN = 0.8  # soak at 80 % of the maximum sustained rate (the machine is shared)
+LADDER = (2000, 3000, 5000, 7000, 10000, 14000, 20000)  # paced rates tried, frames/s
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    artifact: str
+    engine: str = "c"
+    duration_s: float = 10.0
+    rate: float = 1000.0
+    slow_rate: float = 10.0
+    max_frames: int = 50_000
+    soak_frames: int = 1_000_000
+    deadline_ms: float = 100.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.duration_s <= 3600:
+            raise ConfigError(f"duration_s must be in (0, 3600], got {self.duration_s}")
+        if not 0 < self.rate <= 1e6 or not 0 < self.slow_rate <= 1e6:
+            raise ConfigError("rates must be in (0, 1e6] frames/s")
+        if self.max_frames < 1 or self.soak_frames < 0:
+            raise ConfigError("max_frames must be >= 1 and soak_frames >= 0")
+
+
+class _Proc:
+    def __init__(self, args: list[str]) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.p = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env)
+        self.lines: queue.Queue = queue.Queue()
+        self.err: list[str] = []
+        threading.Thread(target=self._pump, args=(self.p.stdout, self.lines.put), daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.p.stderr, self.err.append), daemon=True).start()
+
+    @staticmethod
+    def _pump(stream: Any, put: Any) -> None:
+        for line in stream:
+            put(line)
+
+    def event(self, name: str, timeout: float) -> dict:
+        end = time.monotonic() + timeout
+        while (left := end - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if obj.get("event") == name:
+                return obj
+        self.stop()
+        raise NeurogrsError(f"{self.p.args[2:4]}: no {name!r} within {timeout:g} s: "
+                            f"{''.join(self.err)[-1500:]}")
+
+    def rss_bytes(self) -> int:
+        with open(f"/proc/{self.p.pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return -1
+
+    def stop(self) -> int | None:
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(5)
+        return self.p.returncode
+
+
+def _session_file(n_inputs: int, directory: Path) -> Path:
+    from neurogrs.formats import save_session
+    from neurogrs.session import Session
+
+    rng = np.random.default_rng(0)
+    T = 2000
+    traces = rng.normal(size=(T, n_inputs)).astype(np.float32)
+    return save_session(Session(traces, rng.integers(0, 2, T), fs=10.0), directory / "bench.npz")
+
+
+def _one_run(target: dict, session: Path, name: str, speed: str, frames: int, deadline_s: float,
+             timeout_s: float, on_first: Any = None) -> dict:
+    """Replay `frames` frames at `speed` through `target`; listen here; return the stats."""
+    from neurogrs.stream.client import Subscriber
+
+    lat: list[int] = []
+    reported = 0
+    with Subscriber(">" + target["predictions"], name, rcvhwm=2_000_000) as sub:
+        sub.wait_hello(10)
+        rep = _Proc(["neurogrs.stream._entry", "replay", str(session), "--frames",
+                     ">" + target["frames"], "--speed", speed, "--restamp", "--loop",
+                     "--max-frames", str(frames), "--session-name", name, "--no-progress"])
+        end = None
+        first_ns = last_ns = 0
+        deadline = time.monotonic() + timeout_s
+        while end is None and time.monotonic() < deadline:
+            msg = sub.recv(1.0)
+            if msg is None:
+                if rep.p.poll() not in (None, 0):
+                    break
+                continue
+            if isinstance(msg, P.Prediction):
+                lat.append(sub.received_ns - msg.t_src_ns)
+                last_ns = sub.received_ns
+                if not first_ns:
+                    first_ns = last_ns
+                if on_first is not None and len(lat) == min(10_000, frames // 10 or 1):
+                    on_first()
+            elif isinstance(msg, P.ErrorReport):
+                reported += 1
+            elif isinstance(msg, P.EndOfStream):
+                end = msg
+        try:
+            done = rep.event("done", 30)
+        finally:
+            rep.stop()
+    a = np.asarray(lat, dtype=np.int64) / 1e9
+    sent = int(done["sent"])
+    q = np.percentile(a, [50, 99, 99.9]) if a.size else [float("nan")] * 3
+    span = (last_ns - first_ns) / 1e9
+    return {"run": name, "sent": sent, "received": int(a.size), "lost": sent - int(a.size),
+            "reported": reported, "unaccounted": sent - int(a.size) - reported,
+            "misses": int(np.count_nonzero(a > deadline_s)),
+            "p50_ms": q[0] * 1e3, "p99_ms": q[1] * 1e3, "p999_ms": q[2] * 1e3,
+            "max_ms": float(a.max() * 1e3) if a.size else float("nan"),
+            "rate_fps": (a.size - 1) / span if span > 0 else float("nan"),
+            "replay_rate_fps": done["rate_fps"], "hwm_waits": done["hwm_waits"]}
+
+
+def _start_target(kind: str, cfg: BenchConfig) -> _Proc:
+    if kind == "echo":
+        return _Proc(["neurogrs.stream.echo"])
+    return _Proc(["neurogrs.stream._entry", "serve", cfg.artifact, "--engine", cfg.engine,
+                  "--frames", "@tcp://127.0.0.1:*", "--predictions", "@tcp://127.0.0.1:*",
+                  "--metrics-port", "-1", "--policy", "all", "--deadline-ms", str(cfg.deadline_ms)])
+
+
+def run_bench(cfg: BenchConfig, log: TextIO = sys.stderr) -> dict:
+    from neurogrs.artifact import load_artifact
+
+    art = load_artifact(cfg.artifact)
+    deadline_s = cfg.deadline_ms / 1e3
+    results: dict[str, Any] = {"config": cfg.__dict__, "runs": [], "ladder": [], "soak": None,
+                               "max_sustained_fps": None}
+    plan = [("10hz", cfg.slow_rate, max(2, int(cfg.slow_rate * cfg.duration_s))),
+            (f"{cfg.rate:g}fps", cfg.rate, max(2, int(cfg.rate * cfg.duration_s))),
+            ("flood", None, cfg.max_frames)]
+    step_s = min(cfg.duration_s, 2.0)
+    with tempfile.TemporaryDirectory(prefix="neurogrs-bench-") as tmp:
+        session = _session_file(art.spec.n_inputs, Path(tmp))
+        for kind in ("echo", "service"):
+            proc = _start_target(kind, cfg)
+            try:
+                target = proc.event("ready", STARTUP_TIMEOUT_S)
+                n_run = 0
+
+                def run(label: str, rate: float | None, frames: int, **kw: Any) -> dict:
+                    nonlocal n_run
+                    n_run += 1
+                    speed = "max" if rate is None else f"{rate / 10.0:g}"  # session fs = 10 Hz
+                    timeout = 60 + (frames / rate if rate else frames / 500)
+                    print(f"bench: {kind} {label} ({frames} frames)", file=log, flush=True)
+                    r = _one_run(target, session, f"{kind}{n_run}", speed, frames, deadline_s,
+                                 timeout, **kw)
+                    r["target"], r["run"] = kind, label
+                    return r
+
+                for label, rate, frames in plan:
+                    results["runs"].append(run(label, rate, frames))
+                if kind != "service":
+                    continue
+                best = None
+                for rate in LADDER:  # the highest paced rate with nothing lost or late
+                    r = run(f"{rate}fps", float(rate), int(rate * step_s))
+                    results["ladder"].append(r)
+                    ok = (r["lost"] == 0 and r["misses"] == 0
+                          and r["replay_rate_fps"] >= 0.95 * rate)
+                    if not ok:
+                        break
+                    best = rate
+                results["max_sustained_fps"] = best
+                if cfg.soak_frames and best:
+                    soak_rate = int(best * SOAK_MARGIN)
+                    rss: dict[str, int] = {"start": proc.rss_bytes()}
+                    r = run(f"soak@{soak_rate}", float(soak_rate), cfg.soak_frames,
+                            on_first=lambda: rss.__setitem__("start", proc.rss_bytes()))
+                    r["rss_start_mb"] = rss["start"] / 2**20
+                    r["rss_end_mb"] = proc.rss_bytes() / 2**20
+                    results["soak"] = r
+            finally:
+                code = proc.stop()
+                if kind == "service" and code != 0:
+                    print(f"bench: service exited {code}: {''.join(proc.err)[-800:]}", file=log)
+    return results
+
+
+def format_table(results: dict) -> str:
+    cols = ("target", "run", "sent", "lost", "reported", "misses", "p50_ms", "p99_ms", "p999_ms", "max_ms",
+            "rate_fps")
+    rows = list(results["runs"]) + list(results.get("ladder", [])) + (
+        [results["soak"]] if results.get("soak") else [])
+    lines = ["  ".join(f"{c:>9}" for c in cols)]
+    for r in rows:
+        lines.append("  ".join(f"{r[c]:>9.3f}" if isinstance(r[c], float) else f"{r[c]!s:>9}"
+                               for c in cols))
+    echo = {r["run"]: r for r in results["runs"] if r["target"] == "echo"}
+    svc = {r["run"]: r for r in results["runs"] if r["target"] == "service"}
+    for run in svc:
+        if run in echo and echo[run]["p50_ms"] > 0:
+            lines.append(f"service/echo p50 at {run}: {svc[run]['p50_ms'] / echo[run]['p50_ms']:.2f}x")
+    lines.append(f"max sustained (paced, 0 lost, 0 misses): {results.get('max_sustained_fps')} frames/s")
+    s = results.get("soak")
+    if s:
+        lines.append(f"soak: {s['sent']} frames, lost {s['lost']}, {s['rate_fps']:.0f} frames/s, "
+                     f"service RSS {s['rss_start_mb']:.1f} -> {s['rss_end_mb']:.1f} MiB")
+    c = results["config"]
+    lines.append(f"engine={c['engine']} deadline={c['deadline_ms']:g} ms; latency = t_src "
+                 "(restamped at send) -> received by the listener; lost = sent - received")
+    return "\n".join(lines)

@@ -327,6 +327,8 @@ def _npz_scalar_str(data: Any, key: str, name: str) -> str:
 def load_npz_session(path: str | Path, label_rule: SpeedLabelRule | None = None) -> Session:
     p = Path(path)
     name = p.name
+    if not zipfile.is_zipfile(p):  # np.load would try other formats, pickle among them
+        raise FormatError(f"{name}: not a readable .npz archive (not a zip file)")
     try:
         with np.load(p, allow_pickle=False) as data:
             keys = list(data.files)

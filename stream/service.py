@@ -165,7 +165,10 @@ class Service:
         return dict(self.endpoints)
 
     def _warm(self) -> None:
-        x = np.zeros(self.engine.n_inputs, dtype=np.float32)
+        # warm with a frame exactly like the ones that will come: a read-only view decoded
+        # from the wire (numba compiles a separate specialisation for read-only arrays)
+        n = self.engine.n_inputs
+        x = P.decode_frame(P.encode_frame("warmup", 0, np.zeros(n, np.float32), 0), n).data
         for _ in range(WARMUP_CALLS):
             self.engine.predict(x)
 

@@ -258,3 +258,28 @@ def test_fuzz_valid_frames_always_answered(fuzz_service):
     run()
     assert total["junk"] + total["valid"] >= 2000 and min(total.values()) >= 300, total
     assert svc.value("neurogrs_predictions_published_total") == total["valid"]
+
+
+@pytest.mark.parametrize("engine_name", ["numpy", "numba", "c"])
+def test_service_does_not_know_its_engine(start_service, artifact_dir, engine, engine_name):
+    from neurogrs.errors import CompilerError
+    from neurogrs.inference import load_engine
+
+    try:
+        eng = load_engine(artifact_dir, engine_name)
+    except CompilerError as exc:
+        pytest.skip(f"engine {engine_name} unavailable here: {exc}")
+    svc = start_service(eng=eng, policy="all")
+    sub = svc.subscriber("s1")
+    feed = svc.feeder("s1")
+    rng = np.random.default_rng(5)
+    xs = rng.normal(size=(5, N)).astype(np.float32)
+    for i, x in enumerate(xs):
+        feed.frame(i, data=x)
+    got = preds(collect(sub, has_pred(4)))
+    want = engine.predict_batch(xs)  # the numpy reference
+    np.testing.assert_allclose(np.array([p.probs for p in got]), want, rtol=1e-4, atol=1e-5)
+    assert [p.label for p in got] == list(want.argmax(1))
+    assert {p.model for p in got} == {eng.model_hash}
+    hello = sub.hello
+    assert hello.engine == engine_name and hello.n_inputs == N

@@ -18,4 +18,6 @@ class NumpyEngine(Engine):
 
     def predict_batch(self, frames: np.ndarray) -> np.ndarray:
         x = self.check_batch(frames)
+        if x.shape[0] == 0:  # forward() cannot reshape an empty CNN batch
+            return np.empty((0, self.n_outputs), np.float32)
         return forward(self.spec, x)

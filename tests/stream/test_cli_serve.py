@@ -142,19 +142,21 @@ def test_replay_serve_listen_end_to_end(procs, artifact_dir, tmp_path):
     T = 300
     sess = Session(rng.normal(size=(T, 20)).astype(np.float32), rng.integers(0, 2, T), fs=100.0)
     path = save_session(sess, tmp_path / "rec.npz")
-    srv = procs(*_serve_args(artifact_dir))
+    srv = procs(*_serve_args(artifact_dir, "--deadline-ms", "1000"))
     ready = srv.json_line("ready")
     lis = procs("listen", "--predictions", ">" + ready["predictions"], "--session", path,
                 "--session-name", "rec", "--quiet", "--timeout", "30")
     # 'listening' comes once the service greeted the subscription (hello): nothing is missed
     lis.json_line("listening")
-    rep = procs("replay", path, "--frames", ">" + ready["frames"], "--speed", "max",
+    rep = procs("replay", path, "--frames", ">" + ready["frames"], "--speed", "5",
                 "--session-name", "rec", "--no-progress")
     done = rep.json_line("done", timeout=60)
     assert done["sent"] == T and rep.wait() == 0
     summary = lis.json_line("summary", timeout=60)
     assert lis.wait() == 0
-    assert summary["predictions"] == T
+    # every frame answered, or (on a badly overloaded machine) reported stale: none vanish
+    assert summary["predictions"] + sum(summary["errors"].values()) == T
+    assert summary["predictions"] >= T // 2
     assert summary["end_of_stream"] == [{"session": "rec", "frames_sent": T}]
     assert 0.0 <= summary["accuracy"] <= 1.0 and 0.0 <= summary["balanced_accuracy"] <= 1.0
     assert summary["latency_s"]["p50"] > 0

@@ -283,3 +283,20 @@ def test_service_does_not_know_its_engine(start_service, artifact_dir, engine, e
     assert {p.model for p in got} == {eng.model_hash}
     hello = sub.hello
     assert hello.engine == engine_name and hello.n_inputs == N
+
+
+def test_message_over_maxmsgsize_refused_by_libzmq_service_survives(start_service):
+    svc = start_service(policy="all", max_body_bytes=4096, max_message_bytes=8192, deadline_s=5.0)
+    sub = svc.subscriber("s1")
+    feed = svc.feeder("s1")
+    feed.frame(0)
+    collect(sub, has_pred(0))
+    feed.raw([b"frame.s1", b"\x00" * 100_000])  # libzmq drops the connection
+    # the feeder reconnects by itself; its XPUB sees the service subscribe again
+    if not feed.sock.poll(10_000, zmq.POLLIN):
+        pytest.fail("feeder never reconnected")
+    feed.sock.recv()
+    feed.frame(1)
+    msgs = collect(sub, has_pred(1))
+    assert [p.seq for p in preds(msgs)] == [1]
+    assert svc.value("neurogrs_frames_received_total") == 2

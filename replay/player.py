@@ -30,7 +30,8 @@ from neurogrs.stream import protocol as P
 __all__ = ["ReplayConfig", "ReplayReport", "Player", "load_session_file", "default_session_name"]
 
 DEFAULT_FRAMES = ">tcp://127.0.0.1:5555"
-FLUSH_LINGER_MS = 5000  # frames queued at close are flushed for up to this long
+FLUSH_LINGER_MS = 5000
+PACE_SLACK_NS = 50_000  # send at once when due within 50 us (sleep overshoots about that)  # frames queued at close are flushed for up to this long
 
 
 def load_session_file(path: "str | os.PathLike") -> Session:
@@ -218,10 +219,8 @@ class Player:
                 if period_ns:
                     due = sent * period_ns
                     ahead = due - (time.perf_counter_ns() - t0_mono)
-                    if ahead > 200_000:
-                        time.sleep((ahead - 100_000) / 1e9)
-                    while time.perf_counter_ns() - t0_mono < due:  # last < 0.2 ms: spin
-                        pass
+                    if ahead > PACE_SLACK_NS:  # no busy wait: the receiver may share the core
+                        time.sleep(ahead / 1e9)
                     max_behind = max(max_behind, time.perf_counter_ns() - t0_mono - due)
                     t_src = time.time_ns() if stamp_now else t0_wall + due
                 else:

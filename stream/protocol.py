@@ -20,7 +20,8 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+import functools
+from typing import Any, NamedTuple, Sequence
 
 import msgpack
 import numpy as np
@@ -105,16 +106,14 @@ class BadMessage(ProtocolError):
 
 
 # ----------------------------------------------------------------------------- messages
-@dataclass(frozen=True)
-class Frame:
+class Frame(NamedTuple):  # a NamedTuple: built once per frame on the hot path (cheap)
     session: str
     seq: int
     t_src_ns: int
     data: np.ndarray  # float32 [N], read-only view on the received buffer
 
 
-@dataclass(frozen=True)
-class Prediction:
+class Prediction(NamedTuple):
     session: str
     seq: int
     t_src_ns: int
@@ -242,10 +241,19 @@ def _is_int(x: Any) -> bool:
 
 
 def _session_from_topic(topic_bytes: Any, prefix: bytes) -> str:
-    if not isinstance(topic_bytes, (bytes, bytearray)) or not bytes(topic_bytes).startswith(prefix):
+    if not isinstance(topic_bytes, bytes):
+        if not isinstance(topic_bytes, (bytearray, memoryview)):
+            raise BadMessage("malformed", f"topic must be bytes, got {type(topic_bytes).__name__}")
+        topic_bytes = bytes(topic_bytes)
+    return _topic_session(topic_bytes, prefix)
+
+
+@functools.lru_cache(maxsize=1024)  # valid topics repeat: parse each once (errors not cached)
+def _topic_session(topic_bytes: bytes, prefix: bytes) -> str:
+    if not topic_bytes.startswith(prefix):
         raise BadMessage("malformed", f"topic must start with {prefix!r}")
     try:
-        name = bytes(topic_bytes[len(prefix):]).decode("ascii")
+        name = topic_bytes[len(prefix):].decode("ascii")
     except UnicodeDecodeError:
         raise BadMessage("malformed", "topic session is not ASCII") from None
     if not _SESSION_RE.match(name):

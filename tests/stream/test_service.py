@@ -300,3 +300,16 @@ def test_message_over_maxmsgsize_refused_by_libzmq_service_survives(start_servic
     msgs = collect(sub, has_pred(1))
     assert [p.seq for p in preds(msgs)] == [1]
     assert svc.value("neurogrs_frames_received_total") == 2
+
+
+def test_engine_warmed_before_subscribing(start_service, engine):
+    from neurogrs.stream.service import WARMUP_CALLS
+
+    counting = SlowEngine(engine, 0)
+    calls = []
+    inner_predict = counting.predict
+    counting.predict = lambda x: (calls.append(x.flags.writeable), inner_predict(x))[1]
+    svc = start_service(eng=counting, policy="all")
+    svc.feeder("s1")  # returns once the service's subscription arrived
+    assert len(calls) >= WARMUP_CALLS
+    assert calls[0] is False  # warmed with a read-only, wire-decoded frame

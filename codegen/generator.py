@@ -65,6 +65,9 @@ STATUS = (
 )
 
 _VALUES_PER_LINE = 8
+# Rows go to two accumulator sets when a layer has at most this many output vectors
+# (more would not fit the 16 SSE registers together with the weights).
+SPLIT_MAX_VECTORS = 4
 
 
 @dataclass(frozen=True)
@@ -108,10 +111,12 @@ def _fmt_values(values: np.ndarray, fmt) -> list[str]:
     return [fmt(v) for v in values.tolist()]
 
 
-def _c_array(ctype: str, name: str, arr: np.ndarray, fmt, comment: str) -> str:
+def _c_array(ctype: str, name: str, arr: np.ndarray, fmt, comment: str,
+             align: bool = False) -> str:
     """`static const ctype name[d0][d1]... = {...};` with nested braces, 8 values a line."""
     dims = "".join(f"[{d}]" for d in arr.shape)
-    lines = [f"/* {comment} */", f"static const {ctype} {name}{dims} = {{"]
+    attr = " VEC_ALIGN" if align else ""
+    lines = [f"/* {comment} */", f"static const {ctype} {name}{dims}{attr} = {{"]
 
     def emit(a: np.ndarray, depth: int) -> None:
         pad = "    " * depth
@@ -139,6 +144,81 @@ def _index_ctype(max_value: int) -> str:
 
 def _relu_stmt(var: str) -> str:
     return f"{var} = {var} > 0.0f ? {var} : 0.0f;"
+
+
+def _pad_outputs(arr: np.ndarray) -> np.ndarray:
+    """Zero-pad the last axis to a multiple of 4 (one vector of 4 floats)."""
+    n = arr.shape[-1]
+    pad = (-n) % 4
+    if pad == 0:
+        return arr
+    widths = [(0, 0)] * (arr.ndim - 1) + [(0, pad)]
+    return np.pad(arr, widths)
+
+
+def _vector_body(i: int, rows: int, n_out: int, read: str, relu: bool) -> list[str]:
+    """acc[o] = bias[o] + sum_k kernel_row_k[o] * input_k, 4 outputs per vector.
+
+    `read` is the C expression of input k with `{k}` for the row. When a row has at most
+    4 vectors, even and odd rows go to two accumulator sets so the additions of
+    consecutive rows do not wait on each other (4-cycle add latency).
+    """
+    q = (n_out + 3) // 4
+    split = q <= SPLIT_MAX_VECTORS and rows >= 2
+    lines = [
+        f"    const vec4 *w = (const vec4 *)layer{i}_kernel; /* row k: vectors w[k * {q}] .. */",
+        f"    vec4 acc[{q}];",
+    ]
+    if split:
+        lines.append(f"    vec4 acc2[{q}];")
+    lines += [f"    for (int q = 0; q < {q}; ++q) {{",
+              f"        acc[q] = ((const vec4 *)layer{i}_bias)[q];"]
+    if split:
+        lines.append("        acc2[q] = (vec4){0.0f, 0.0f, 0.0f, 0.0f};")
+    lines.append("    }")
+    if split:
+        lines += [
+            f"    for (int k = 0; k + 1 < {rows}; k += 2) {{",
+            f"        const float s = {read.format(k='k')};",
+            f"        const float t = {read.format(k='k + 1')};",
+            "        const vec4 vs = {s, s, s, s};",
+            "        const vec4 vt = {t, t, t, t};",
+            f"        for (int q = 0; q < {q}; ++q) {{",
+            f"            acc[q] += w[k * {q} + q] * vs;",
+            f"            acc2[q] += w[(k + 1) * {q} + q] * vt;",
+            "        }",
+            "    }",
+        ]
+        if rows % 2:
+            lines += [
+                "    {",
+                f"        const float s = {read.format(k=str(rows - 1))};",
+                "        const vec4 vs = {s, s, s, s};",
+                f"        for (int q = 0; q < {q}; ++q) {{",
+                f"            acc[q] += w[{(rows - 1) * q} + q] * vs;",
+                "        }",
+                "    }",
+            ]
+        lines += [f"    for (int q = 0; q < {q}; ++q) {{", "        acc[q] += acc2[q];", "    }"]
+    else:
+        lines += [
+            f"    for (int k = 0; k < {rows}; ++k) {{",
+            f"        const float s = {read.format(k='k')};",
+            "        const vec4 vs = {s, s, s, s};",
+            f"        for (int q = 0; q < {q}; ++q) {{",
+            f"            acc[q] += w[k * {q} + q] * vs;",
+            "        }",
+            "    }",
+        ]
+    lines += [
+        "    {",
+        "        const float *r = (const float *)acc;",
+        f"        for (int o = 0; o < {n_out}; ++o) {{",
+        f"            y[o] = {'r[o] > 0.0f ? r[o] : 0.0f' if relu else 'r[o]'};",
+        "        }",
+        "    }",
+    ]
+    return lines
 
 
 def _choose_mode(kernel: np.ndarray, options: CodegenOptions) -> tuple[str, float]:
@@ -242,13 +322,18 @@ class _Emitter:
         act = layer.activation
         title = (f"layer {i}: Dense {n_in} -> {n_out}, {act}; {mode}: {nnz} of "
                  f"{layer.kernel.size} weights nonzero ({100.0 * density:.1f}%)")
-        self.weights.append(_c_array("float", f"layer{i}_bias", layer.bias, c_float,
-                                     f"layer {i} Dense bias [out={n_out}]"))
         fn = f"layer{i}_dense"
         relu = act == "relu"
         if mode == "dense":
-            self.weights.append(_c_array("float", f"layer{i}_kernel", layer.kernel, c_float,
-                                         f"layer {i} Dense kernel [in={n_in}][out={n_out}]"))
+            n_pad = n_out + (-n_out) % 4
+            padded = "" if n_pad == n_out else f", zero-padded to {n_pad}"
+            self.weights.append(_c_array("float", f"layer{i}_bias", _pad_outputs(layer.bias),
+                                         c_float, f"layer {i} Dense bias [out={n_out}{padded}]",
+                                         align=True))
+            self.weights.append(_c_array("float", f"layer{i}_kernel", _pad_outputs(layer.kernel),
+                                         c_float, f"layer {i} Dense kernel [in={n_in}]"
+                                         f"[out={n_out}{padded}]", align=True))
+            vector = _vector_body(i, n_in, n_out, "x[{k}]", relu)
             body = [
                 f"    for (int o = 0; o < {n_out}; ++o) {{",
                 f"        y[o] = layer{i}_bias[o];",
@@ -266,7 +351,10 @@ class _Emitter:
             if relu:
                 body += [f"    for (int o = 0; o < {n_out}; ++o) {{",
                          f"        {_relu_stmt('y[o]')}", "    }"]
+            body = ["#if USE_VECTORS", *vector, "#else", *body, "#endif"]
         else:
+            self.weights.append(_c_array("float", f"layer{i}_bias", layer.bias, c_float,
+                                         f"layer {i} Dense bias [out={n_out}]"))
             fn += "_sparse"
             self._sparse_lists(i, layer.kernel.reshape(n_in, n_out), "input")
             body = [
@@ -322,19 +410,49 @@ class _Emitter:
         title = (f"layer {i}: Conv2D {h}x{w}x{cin} -> {ho}x{wo}x{cout}, kernel {kh}x{kw}, "
                  f"strides {sh}x{sw}, valid, {act}; {mode}: {nnz} of {layer.kernel.size} "
                  f"weights nonzero ({100.0 * density:.1f}%)")
-        self.weights.append(_c_array("float", f"layer{i}_bias", layer.bias, c_float,
-                                     f"layer {i} Conv2D bias [c_out={cout}]"))
         fn = f"layer{i}_conv2d"
         relu = act == "relu"
+        pixel = ""
         head = [
             f"    for (int r = 0; r < {ho}; ++r) {{",
             f"        for (int c = 0; c < {wo}; ++c) {{",
             f"            float *restrict yo = y + (r * {wo} + c) * {cout};",
         ]
+        # offset of weight (i, j, ci) inside the input window: (i * W + j) * C_in + ci
+        offsets = ((np.arange(kh)[:, None, None] * w + np.arange(kw)[None, :, None]) * cin
+                   + np.arange(cin)[None, None, :]).reshape(-1)
         if mode == "dense":
+            c_pad = cout + (-cout) % 4
+            padded = "" if c_pad == cout else f", zero-padded to {c_pad}"
+            self.weights.append(_c_array("float", f"layer{i}_bias", _pad_outputs(layer.bias),
+                                         c_float, f"layer {i} Conv2D bias [c_out={cout}{padded}]",
+                                         align=True))
             self.weights.append(_c_array(
-                "float", f"layer{i}_kernel", layer.kernel, c_float,
-                f"layer {i} Conv2D kernel [kh={kh}][kw={kw}][c_in={cin}][c_out={cout}]"))
+                "float", f"layer{i}_kernel", _pad_outputs(layer.kernel), c_float,
+                f"layer {i} Conv2D kernel [kh={kh}][kw={kw}][c_in={cin}][c_out={cout}{padded}]",
+                align=True))
+            pixel = "\n".join([
+                "#if USE_VECTORS",
+                _c_array("int", f"layer{i}_offset", offsets, _c_int,
+                         f"layer {i}: offset in the input window of kernel row (i, j, ci)")
+                .rstrip("\n"),
+                "",
+                f"/* layer {i}, one output pixel: x is the top-left corner of its window */",
+                f"static void layer{i}_pixel(const float *restrict x, float *restrict y)",
+                "{",
+                *_vector_body(i, kh * kw * cin, cout, f"x[layer{i}_offset[{{k}}]]", relu),
+                "}",
+                "#endif",
+                "",
+            ])
+            vector = [
+                f"    for (int r = 0; r < {ho}; ++r) {{",
+                f"        for (int c = 0; c < {wo}; ++c) {{",
+                f"            layer{i}_pixel(x + ((r * {sh}) * {w} + c * {sw}) * {cin}, "
+                f"y + (r * {wo} + c) * {cout});",
+                "        }",
+                "    }",
+            ]
             body = head + [
                 f"            for (int o = 0; o < {cout}; ++o) {{",
                 f"                yo[o] = layer{i}_bias[o];",
@@ -356,11 +474,11 @@ class _Emitter:
                 body += [f"            for (int o = 0; o < {cout}; ++o) {{",
                          f"                {_relu_stmt('yo[o]')}", "            }"]
             body += ["        }", "    }"]
+            body = ["#if USE_VECTORS", *vector, "#else", *body, "#endif"]
         else:
+            self.weights.append(_c_array("float", f"layer{i}_bias", layer.bias, c_float,
+                                         f"layer {i} Conv2D bias [c_out={cout}]"))
             fn += "_sparse"
-            # offset of weight (i, j, ci) inside the input window: (i * W + j) * C_in + ci
-            offsets = ((np.arange(kh)[:, None, None] * w + np.arange(kw)[None, :, None]) * cin
-                       + np.arange(cin)[None, None, :]).reshape(-1)
             w2d = layer.kernel.reshape(kh * kw * cin, cout)
             self._sparse_conv_lists(i, w2d, offsets)
             body = head + [
@@ -374,7 +492,7 @@ class _Emitter:
             if relu:
                 body.append(f"                {_relu_stmt('acc')}")
             body += ["                yo[o] = acc;", "            }", "        }", "    }"]
-        self.layers.append("\n".join(
+        self.layers.append(pixel + "\n".join(
             [f"/* {title} */", f"static void {fn}(const float *restrict x, float *restrict y)",
              "{", *body, "}", ""]))
         src, dst = self._advance()

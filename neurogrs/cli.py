@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"neurogrs {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    modules = [importlib.import_module(name) for name in COMMAND_MODULES]
+    for module in modules:
+        if hasattr(module, "register"):
+            module.register(sub)
     bench = sub.add_parser(
         "bench",
         help="benchmarks: inference engines side by side, the service end to end",
@@ -49,10 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_sub = bench.add_subparsers(dest="bench_command", metavar="WHAT")
     bench_sub.required = True
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(name)
-        if hasattr(module, "register"):
-            module.register(sub)
+    for module in modules:
         if hasattr(module, "register_bench"):
             module.register_bench(bench_sub)
     return parser

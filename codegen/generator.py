@@ -221,6 +221,29 @@ def _vector_body(i: int, rows: int, n_out: int, read: str, relu: bool) -> list[s
     return lines
 
 
+def _sparse_dot(i: int, x: str, pad: str) -> list[str]:
+    """acc = bias[o] + sum of the nonzero weights of output o times their inputs.
+
+    Four partial sums, so consecutive additions do not wait on each other."""
+    v, ix = f"layer{i}_value", f"layer{i}_index"
+    return [pad + line for line in (
+        f"const int end = layer{i}_start[o + 1];",
+        f"int k = layer{i}_start[o];",
+        f"float a0 = layer{i}_bias[o], a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;",
+        "float acc;",
+        "for (; k + 3 < end; k += 4) {",
+        f"    a0 += {v}[k] * {x}[{ix}[k]];",
+        f"    a1 += {v}[k + 1] * {x}[{ix}[k + 1]];",
+        f"    a2 += {v}[k + 2] * {x}[{ix}[k + 2]];",
+        f"    a3 += {v}[k + 3] * {x}[{ix}[k + 3]];",
+        "}",
+        "for (; k < end; ++k) {",
+        f"    a0 += {v}[k] * {x}[{ix}[k]];",
+        "}",
+        "acc = (a0 + a1) + (a2 + a3);",
+    )]
+
+
 def _choose_mode(kernel: np.ndarray, options: CodegenOptions) -> tuple[str, float]:
     density = float(np.count_nonzero(kernel)) / float(kernel.size)
     if options.sparse == "dense":
@@ -359,10 +382,7 @@ class _Emitter:
             self._sparse_lists(i, layer.kernel.reshape(n_in, n_out), "input")
             body = [
                 f"    for (int o = 0; o < {n_out}; ++o) {{",
-                f"        float acc = layer{i}_bias[o];",
-                f"        for (int k = layer{i}_start[o]; k < layer{i}_start[o + 1]; ++k) {{",
-                f"            acc += layer{i}_value[k] * x[layer{i}_index[k]];",
-                "        }",
+                *_sparse_dot(i, "x", "        "),
                 f"        {_relu_stmt('acc') if relu else ''}".rstrip(),
                 "        y[o] = acc;",
                 "    }",
@@ -484,10 +504,7 @@ class _Emitter:
             body = head + [
                 f"            const float *xp = x + ((r * {sh}) * {w} + c * {sw}) * {cin};",
                 f"            for (int o = 0; o < {cout}; ++o) {{",
-                f"                float acc = layer{i}_bias[o];",
-                f"                for (int k = layer{i}_start[o]; k < layer{i}_start[o + 1]; ++k) {{",
-                f"                    acc += layer{i}_value[k] * xp[layer{i}_index[k]];",
-                "                }",
+                *_sparse_dot(i, "xp", "                "),
             ]
             if relu:
                 body.append(f"                {_relu_stmt('acc')}")

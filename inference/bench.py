@@ -20,8 +20,10 @@ Only this module imports TensorFlow (for the peers, inside functions); the engin
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable
@@ -121,7 +123,8 @@ def _bench_litert(model, xs: np.ndarray, ref: np.ndarray) -> BenchRow:
                         "skipped: ai-edge-litert not installed (pip install 'neurogrs[bench]')")
     import tensorflow as tf
 
-    tflite = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    with contextlib.redirect_stdout(sys.stderr):  # the converter prints to stdout
+        tflite = tf.lite.TFLiteConverter.from_keras_model(model).convert()
     it = Interpreter(model_content=tflite, num_threads=1)
     it.allocate_tensors()
     i_in = it.get_input_details()[0]["index"]
@@ -151,7 +154,8 @@ def _bench_onnx(model, xs: np.ndarray, ref: np.ndarray) -> BenchRow:
 
     sig = (tf.TensorSpec((None, *xs.shape[1:]), tf.float32, name="x"),)
     fn = tf.function(lambda x: model(x, training=False))
-    proto, _ = tf2onnx.convert.from_function(fn, input_signature=sig, opset=17)
+    with contextlib.redirect_stdout(sys.stderr):
+        proto, _ = tf2onnx.convert.from_function(fn, input_signature=sig, opset=17)
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1

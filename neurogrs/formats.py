@@ -275,14 +275,19 @@ def load_session(
     p = Path(path)
     if not p.exists():
         raise FormatError(f"session file not found: {p}")
-    if p.is_dir():
-        return load_csv_session(p, mouse=mouse, day=day, session=session,
-                                label_column=label_column)
     suffix = p.suffix.lower()
+    if p.is_dir() or suffix == ".csv":
+        if label_rule is not None:
+            raise ConfigError(
+                f"{p.name}: labels from speed were requested, but the NeuroGRS CSV layout has "
+                "no speed; its labels come from a BEHAVIOR column (--label-column)"
+            )
+        if p.is_dir():
+            return load_csv_session(p, mouse=mouse, day=day, session=session,
+                                    label_column=label_column)
+        return load_csv_session(p, label_column=label_column)
     if suffix == ".npz":
         return load_npz_session(p, label_rule=label_rule)
-    if suffix == ".csv":
-        return load_csv_session(p, label_column=label_column)
     if suffix == ".nwb":
         raise FormatError(
             f"{p.name}: NWB files are not supported yet; they will need the optional extra "
@@ -368,8 +373,6 @@ def load_npz_session(path: str | Path, label_rule: SpeedLabelRule | None = None)
     traces = arrays["traces"]
     speed = arrays.get("speed")
     positions = arrays.get("positions")
-    if positions is None and "cell_xy" in arrays:
-        positions = arrays["cell_xy"]
     meta.setdefault("source", str(p))
     meta.setdefault("file", name)
 
@@ -438,7 +441,7 @@ def _read_numeric_csv(path: Path, what: str) -> np.ndarray:
     """A comma-separated numeric table, 2-D float64; errors name row/column (1-based)."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error")  # empty files warn in loadtxt
+            warnings.simplefilter("error", UserWarning)  # empty files warn in loadtxt
             arr = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
         if arr.size == 0:
             raise FormatError(f"{path.name}: {what} file is empty")

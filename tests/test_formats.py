@@ -299,6 +299,12 @@ def test_csv_label_column_is_configurable(tmp_path):
         load_csv_session(t, label_column=-1)
 
 
+def test_csv_refuses_a_speed_rule(tmp_path):
+    t, _, _ = save_csv_session(_session(T=40, N=3), tmp_path)
+    with pytest.raises(ConfigError, match="CSV layout has no speed"):
+        load_session(t, label_rule=FINE_MOTION_RULE)
+
+
 def test_csv_without_cellxy_warns_and_has_no_positions(tmp_path):
     t, _, _ = save_csv_session(_session(T=40, N=3, positions=False), tmp_path)
     with pytest.warns(UserWarning, match="CELLXY_M1.csv not found"):

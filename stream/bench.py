@@ -7,7 +7,8 @@ reported on error.<session>). Service only: a ladder of paced rates; the maximum
 rate is the highest with nothing lost and no deadline miss; then a soak at 80 % of that rate with
 the service's resident memory read at the start and the end. Latency = t_src (restamped at
 send) -> receipt by the listener. lost = sent - predictions received; reported = error
-reports received (accounted drops); misses = latency > deadline.
+reports received (accounted drops); misses = latency > deadline; cpu_us = the target
+process's CPU time per frame handled (from /proc: robust to a shared machine).
 """
 from __future__ import annotations
 
@@ -94,6 +95,12 @@ class _Proc:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) * 1024
         return -1
+
+    def cpu_seconds(self) -> float:
+        """user + system CPU time of the process so far (from /proc)."""
+        with open(f"/proc/{self.p.pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> int | None:
         if self.p.poll() is None:
@@ -198,8 +205,11 @@ def run_bench(cfg: BenchConfig, log: TextIO = sys.stderr) -> dict:
                     speed = "max" if rate is None else f"{rate / 10.0:g}"  # session fs = 10 Hz
                     timeout = 60 + (frames / rate if rate else frames / 500)
                     print(f"bench: {kind} {label} ({frames} frames)", file=log, flush=True)
+                    cpu0 = proc.cpu_seconds()
                     r = _one_run(target, session, f"{kind}{n_run}", speed, frames, deadline_s,
                                  timeout, **kw)
+                    handled = max(1, r["received"] + r["reported"])
+                    r["cpu_us"] = (proc.cpu_seconds() - cpu0) / handled * 1e6
                     r["target"], r["run"] = kind, label
                     return r
 
@@ -234,7 +244,7 @@ def run_bench(cfg: BenchConfig, log: TextIO = sys.stderr) -> dict:
 
 def format_table(results: dict) -> str:
     cols = ("target", "run", "sent", "lost", "reported", "misses", "p50_ms", "p99_ms", "p999_ms", "max_ms",
-            "rate_fps")
+            "rate_fps", "cpu_us")
     rows = list(results["runs"]) + list(results.get("ladder", [])) + (
         [results["soak"]] if results.get("soak") else [])
     lines = ["  ".join(f"{c:>9}" for c in cols)]
@@ -247,6 +257,12 @@ def format_table(results: dict) -> str:
         if run in echo and echo[run]["p50_ms"] > 0:
             lines.append(f"service/echo p50 at {run}: {svc[run]['p50_ms'] / echo[run]['p50_ms']:.2f}x")
     lines.append(f"max sustained (paced, 0 lost, 0 misses): {results.get('max_sustained_fps')} frames/s")
+    busy = [r for r in results.get("ladder", []) if r["target"] == "service"] or [
+        r for r in results["runs"] if r["target"] == "service"]
+    if busy:
+        r = max(busy, key=lambda r: r["received"])
+        lines.append(f"service CPU per frame (at {r['run']}): {r['cpu_us']:.1f} us -> one-core "
+                     f"capacity ~{1e6 / r['cpu_us']:.0f} frames/s")
     s = results.get("soak")
     if s:
         lines.append(f"soak: {s['sent']} frames, lost {s['lost']}, {s['rate_fps']:.0f} frames/s, "

@@ -1,0 +1,40 @@
+"""Online scoring in `neurogrs listen`: accuracy, balanced accuracy, latency percentiles."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neurogrs.stream import protocol as P
+from neurogrs.stream.listen import Tally, format_prediction
+
+
+def _pred(seq, label, t_src=0):
+    return P.Prediction("s", seq, t_src, 0, 0, label, (0.5, 0.5), "h", False)
+
+
+def test_accuracy_uses_seq_mod_T_and_balanced_accuracy():
+    labels = np.array([0, 0, 0, 1])  # T = 4
+    t = Tally(labels=labels)
+    # seqs 0..7 wrap around the recording; predict 0 always except seq 3 -> 1
+    for seq in range(8):
+        t.add(_pred(seq, 1 if seq == 3 else 0), received_ns=1_000_000)
+    s = t.summary()
+    # truth 0,0,0,1,0,0,0,1; predictions right except seq 7 (truth 1, predicted 0)
+    assert s["accuracy"] == pytest.approx(7 / 8)
+    assert s["balanced_accuracy"] == pytest.approx((6 / 6 + 1 / 2) / 2)
+    assert s["latency_s"]["p50"] == pytest.approx(1e-3)
+
+
+def test_errors_and_end_counted():
+    t = Tally()
+    t.add(P.ErrorReport("s", 1, "stale", ""), 0)
+    t.add(P.ErrorReport("s", 2, "stale", ""), 0)
+    t.add(P.EndOfStream("s", 3, 0, 3), 0)
+    s = t.summary()
+    assert s["errors"] == {"stale": 2} and s["end_of_stream"] == [{"session": "s", "frames_sent": 3}]
+    assert s["predictions"] == 0 and s["latency_s"]["p50"] is None and "accuracy" not in s
+
+
+def test_format_prediction():
+    line = format_prediction(_pred(4, 1, t_src=0), 2_500_000, as_json=False)
+    assert "seq=4" in line and "latency=2.500 ms" in line

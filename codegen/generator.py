@@ -53,9 +53,11 @@ GENERATOR_VERSION = "1"
 GENERATOR_ID = f"neurogrs-codegen/{GENERATOR_VERSION}"
 
 SPARSE_MODES = ("auto", "dense", "sparse")
-# A weighted layer is emitted as zero-skipping code when at most this fraction of its
-# weights is nonzero. Measured with `python -m neurogrs.codegen.crossover` (docs/codegen.md).
-SPARSE_CROSSOVER = 0.30
+# In "auto" mode a Dense layer is emitted as zero-skipping code when at most this fraction
+# of its weights is nonzero; Conv2D layers always get the dense vector code (sparse conv
+# code never won, even at 3% density). Measured with `python -m neurogrs.codegen.crossover`
+# (nn1 at N=273: sparse wins at <= 7% nonzero; run and table in docs/codegen.md).
+SPARSE_CROSSOVER = 0.07
 
 STATUS = (
     ("OK", "ok"),
@@ -250,6 +252,8 @@ def _choose_mode(kernel: np.ndarray, options: CodegenOptions) -> tuple[str, floa
         return "dense", density
     if options.sparse == "sparse":
         return "sparse", density
+    if kernel.ndim == 4:  # Conv2D: sparse code measured slower at every density
+        return "dense", density
     return ("sparse" if density <= options.crossover else "dense"), density
 
 

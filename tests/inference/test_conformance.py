@@ -30,7 +30,14 @@ def frames_for(spec, n=48, seed=0):
     return x
 
 
-@pytest.fixture(scope="module", params=sorted(MODELS))
+# The rest of the zoo grid runs under the slow mark (CI runs it; ~1 min more).
+SLOW = {"nn1_10", "nn2_273", "cnn2_273", "cnn2_20", "cnn1_273_pruned", "cnn1_273_sparse"}
+
+
+@pytest.fixture(scope="module", params=[
+    pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name
+    for name in sorted(MODELS)
+])
 def model(request, tmp_path_factory):
     spec = MODELS[request.param]
     path = save_artifact(spec, tmp_path_factory.mktemp(request.param))

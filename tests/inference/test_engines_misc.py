@@ -199,7 +199,7 @@ def _keras_or_none():
 
 
 @given(spec=architectures(), sparse=st.sampled_from(["auto", "sparse", "dense"]))
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 def test_random_architectures_agree(spec, sparse, tmp_path):
     x = np.random.default_rng(0).normal(size=(16, spec.n_inputs)).astype(np.float32)

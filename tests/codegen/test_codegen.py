@@ -238,3 +238,25 @@ def test_compile_failure_is_a_compiler_error(tmp_path):
     (tmp_path / "decoder.c").write_text("this is not C\n")
     with pytest.raises(CompilerError, match="compiling failed"):
         compile_library(tmp_path)
+
+
+def test_cli_codegen(tmp_path, capsys):
+    from neurogrs.artifact import save_artifact
+    from neurogrs.cli import main
+
+    art = save_artifact(tiny(), tmp_path / "art")
+    assert main(["codegen", str(art), "--out", str(tmp_path / "out"), "--prefix", "dec1"]) == 0
+    for name in ("decoder.h", "decoder.c", "main.c", "Makefile", "libdecoder.so", "decoder_main"):
+        assert (tmp_path / "out" / name).is_file()
+    assert "dec1_predict" in (tmp_path / "out" / "decoder.h").read_text()
+    assert main(["codegen", str(art), "--out", str(tmp_path / "x"), "--prefix", "int"]) == 2
+    assert "reserved word" in capsys.readouterr().err
+
+
+def test_makefile_builds(tmp_path):
+    write_sources(tiny(), tmp_path)
+    res = subprocess.run(["make", "-s"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    if res.returncode != 0 and "not found" in res.stderr:
+        pytest.skip("make is not installed")
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "libdecoder.so").is_file() and (tmp_path / "decoder_main").is_file()

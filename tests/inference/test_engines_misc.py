@@ -231,3 +231,12 @@ def test_bench_smoke(nn2_artifact):
     assert res["flops"] == art.spec.count_flops()
     json.dumps(res)
     assert "c (in C)" in format_table(res)
+
+
+def test_cli_bench_json(nn2_artifact, capsys):
+    from neurogrs.cli import main
+
+    assert main(["bench", "inference", str(nn2_artifact), "--frames", "100", "--no-peers",
+                 "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert [r["path"] for r in res["rows"]] == ["numpy", "numba", "c", "c (in C)"]

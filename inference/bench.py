@@ -225,9 +225,12 @@ def run_inference_bench(
     assert c_engine is not None
     ns_c = c_engine.bench_in_c(frames)
     rows.append(_row("c (in C)", ns_c, None, "clock_gettime around each call"))
-    t0 = time.perf_counter_ns()
-    c_engine.predict_batch(frames)
-    batch_us = (time.perf_counter_ns() - t0) / 1e3 / s.frames
+    batch_ns = []
+    for _ in range(3):  # best of three: one call, the loop runs in C
+        t0 = time.perf_counter_ns()
+        c_engine.predict_batch(frames)
+        batch_ns.append(time.perf_counter_ns() - t0)
+    batch_us = min(batch_ns) / 1e3 / s.frames
 
     if s.peers:
         say("building the Keras model (TensorFlow import takes a few seconds)")
@@ -285,6 +288,6 @@ def format_table(result: dict) -> str:
                      f"{f(r['p99_us'], '.2f'):>10}{f(r['vs_litert'], '.2f'):>11}"
                      f"{f(r['max_abs_diff'], '.1e'):>17}  {r['note']}")
     lines.append("")
-    lines.append(f"c predict_batch (loop in C, no per-call timer): "
+    lines.append(f"c predict_batch (loop in C, no per-call timer, best of 3): "
                  f"{result['c_batch_us_per_frame']:.3f} us per frame")
     return "\n".join(lines)

@@ -66,7 +66,8 @@ def remove_units(spec: ModelSpec, layer_index: int, keep: np.ndarray) -> ModelSp
             assert in_shape[0] == nxt.kernel.shape[0]
             layers[j] = Dense(nxt.kernel[rows, :], nxt.bias, nxt.activation)
             break
-    return _replace(spec, layers, spec.name + "_pruned")
+    name = spec.name if spec.name.endswith("_pruned") else spec.name + "_pruned"
+    return _replace(spec, layers, name)
 
 
 def _fields(layer):

@@ -58,6 +58,9 @@ class Tally:
         out: dict[str, Any] = {"predictions": self.count, "late": self.late,
                                "errors": dict(self.errors), "end_of_stream": list(self.ends)}
         out["latency_s"] = latency_percentiles(self.latencies_s())
+        if self.ends:  # frames the source says it sent but that got neither answer nor report
+            sent = sum(e["frames_sent"] for e in self.ends)
+            out["unaccounted"] = sent - self.count - sum(self.errors.values())
         if self.labels is not None and self.count:
             seq = np.asarray(self._seq, dtype=np.int64)
             y_true = np.asarray(self.labels)[seq % len(self.labels)]

@@ -41,6 +41,7 @@ class ServiceConfig:
     max_sessions: int = 64
     max_drain: int = 4096  # messages taken per wake-up under "latest"
     rcvhwm: int = 10000
+    pub_hwm: int = 100_000  # per-subscriber queue on the prediction socket (slow clients)
     poll_ms: int = 100
     curve_dir: str | None = None
 
@@ -55,6 +56,7 @@ class ServiceConfig:
         for name, lo, hi in (("max_body_bytes", 64, HARD_MAX_MESSAGE_BYTES),
                              ("max_message_bytes", 64, 1 << 30), ("max_sessions", 1, 4096),
                              ("max_drain", 1, 1 << 20), ("rcvhwm", 1, 1 << 24),
+                             ("pub_hwm", 1, 1 << 24),
                              ("poll_ms", 1, 10_000)):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
@@ -141,6 +143,9 @@ class Service:
                 s.linger = 0
             self._sub.setsockopt(zmq.MAXMSGSIZE, cfg.max_message_bytes)
             self._sub.rcvhwm = cfg.rcvhwm
+            # a client slower than the service loses messages once its queue holds pub_hwm
+            # (ZeroMQ PUB semantics: the others are not held up); `listen` reports them
+            self._pub.sndhwm = cfg.pub_hwm
             self._pub.setsockopt(zmq.XPUB_VERBOSE, 1)  # see every subscription: send hello
             if cfg.curve_dir is not None:
                 from neurogrs.stream import keys

@@ -4,11 +4,12 @@ Each target (the bare echo, then the service) runs in its own process; the repla
 in its own process; the listener runs here. Runs per target: 10 Hz, `rate` frames/s (paced),
 and "flood" (replay at max speed: the backlog grows until frames go stale, and every drop is
 reported on error.<session>). Service only: a ladder of paced rates; the maximum sustained
-rate is the highest with nothing lost, no deadline miss and p99 <= deadline / 4; then a soak at 80 % of that rate with
-the service's resident memory read at the start and the end. Latency = t_src (restamped at
-send) -> receipt by the listener. lost = sent - predictions received; reported = error
-reports received (accounted drops); misses = latency > deadline; cpu_us = the target
-process's CPU time per frame handled (from /proc: robust to a shared machine).
+rate is the highest with nothing lost, no deadline miss and p99 <= deadline / 4; then a
+soak at 80 % of that rate with the service's resident memory read at the start and the
+end. Latency = t_src (restamped at send) -> receipt by the listener. lost = sent -
+predictions received; reported = error reports received (accounted drops); misses =
+latency > deadline; cpu_us = the target process's CPU time per frame handled (from /proc:
+robust to a shared machine).
 """
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ rest rounded), a hand-built model with standalone activations, and models with t
 session's preprocessing (mean/scale from its traces)."""
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from neurogrs.spec import (
 )
 from neurogrs.zoo import init_spec
 
-NELPY = Path(__file__).resolve().parents[3] / "shared" / "data" / "nelpy_linear_track" / "nelpy_linear_track.npz"
+NELPY = Path(os.environ.get("NEUROGRS_NELPY") or Path(__file__).resolve().parents[3] / "shared"
+             / "data" / "nelpy_linear_track" / "nelpy_linear_track.npz")
 
 
 def load_traces(path: Path = NELPY) -> np.ndarray:

@@ -406,7 +406,7 @@ def forward(spec: ModelSpec, frames: np.ndarray) -> np.ndarray:
         elif isinstance(layer, MaxPool2D):
             x = _maxpool(x, layer)
         elif isinstance(layer, Flatten):
-            x = x.reshape(x.shape[0], -1)
+            x = x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
         elif isinstance(layer, Activation):
             x = _activate(x, layer.activation)
         # Dropout: identity

@@ -73,3 +73,9 @@ def test_sparse_summary_counts_nonzeros_and_effective_flops():
     zeros = s["params"] - s["nonzero_params"]
     assert zeros >= 10 * 32
     assert s["effective_flops"] == s["flops"] - 2 * zeros
+
+
+@pytest.mark.parametrize("name", ["nn1", "cnn1"])
+def test_empty_batch_gives_empty_output(name):
+    spec = init_spec(name, 20, np.random.default_rng(0), positions=np.random.default_rng(1).uniform(size=(20, 2)))
+    assert forward(spec, np.zeros((0, 20), np.float32)).shape == (0, 2)

@@ -108,10 +108,10 @@ class SimulationSettings:
     coarse_dwell_s: float = 6.0
     # neurons
     tuned_fraction: float = 0.35
-    tuning_gain: float = 2.0
+    tuning_gain: float = 2.4
     base_rate_hz: float = 0.25
     shared_fluctuation: float = 0.25
-    private_fluctuation: float = 0.3
+    private_fluctuation: float = 0.25
     decay_s: tuple[float, float] = (0.5, 1.0)
     noise_sd: float = 0.25
     zero_fraction: float = 0.5

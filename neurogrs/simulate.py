@@ -417,26 +417,28 @@ def _session_rng(seed: int, index: int) -> np.random.Generator:
 
 
 def simulate_session(
-    n_neurons: int = 273,
-    n_frames: int = 3000,
+    n_neurons: int | None = None,
+    n_frames: int | None = None,
     seed: int = 0,
-    label1_fraction: float = 0.30,
-    fs: float = 10.0,
+    label1_fraction: float | None = None,
+    fs: float | None = None,
     settings: SimulationSettings | None = None,
     session_index: int = 0,
     **overrides: Any,
 ) -> Session:
     """A simulated session; same arguments -> identical bytes.
 
-    `settings` (or keyword `overrides` of `SimulationSettings` fields) tune the model;
-    the explicit arguments win over `settings`. `session_index` > 0 gives another
-    session of the same simulated mouse (same neurons, drifted rates and gains).
+    `settings` (default `SimulationSettings()`: 273 neurons, 3000 frames, label-1
+    fraction 0.30, 10 Hz) and keyword `overrides` of its fields tune the model; arguments
+    given explicitly win over `settings`. `session_index` > 0 gives another session of
+    the same simulated mouse (same neurons, drifted rates and gains).
     """
     _check_range("seed", seed, 0, 2**63 - 1, integer=True)
     _check_range("session_index", session_index, 0, 10**6, integer=True)
-    base = settings or SimulationSettings()
-    s = replace(base, n_neurons=n_neurons, n_frames=n_frames,
-                label1_fraction=label1_fraction, fs=fs, **overrides)
+    explicit = {k: v for k, v in (("n_neurons", n_neurons), ("n_frames", n_frames),
+                                  ("label1_fraction", label1_fraction), ("fs", fs))
+                if v is not None}
+    s = replace(settings or SimulationSettings(), **explicit, **overrides)
     mouse = simulate_mouse(s, _mouse_rng(seed))
     rng = _session_rng(seed, session_index)
     if session_index > 0:

@@ -155,6 +155,14 @@ def test_settings_validate_naming_field_value_range(kwargs, field):
         SimulationSettings(**kwargs)
 
 
+def test_settings_object_and_explicit_arguments():
+    st = SimulationSettings(n_neurons=12, n_frames=200)
+    assert simulate_session(settings=st).traces.shape == (200, 12)
+    assert simulate_session(n_neurons=9, settings=st).traces.shape == (200, 9)
+    assert simulate_session(n_neurons=9, n_frames=150, tuned_fraction=0.0).meta[
+        "cell_types"]["untuned"] == 9
+
+
 def test_settings_round_trip_dict_and_reject_unknown():
     s = SimulationSettings(n_neurons=12, decay_s=(0.6, 0.9))
     assert SimulationSettings.from_dict(s.to_dict()) == s

@@ -51,12 +51,15 @@ class BenchConfig:
     max_frames: int = 50_000
     soak_frames: int = 1_000_000
     deadline_ms: float = 100.0
+    soak_rate: float | None = None  # frames/s; None: 80 % of the maximum sustained rate
 
     def __post_init__(self) -> None:
         if not 0 < self.duration_s <= 3600:
             raise ConfigError(f"duration_s must be in (0, 3600], got {self.duration_s}")
         if not 0 < self.rate <= 1e6 or not 0 < self.slow_rate <= 1e6:
             raise ConfigError("rates must be in (0, 1e6] frames/s")
+        if self.soak_rate is not None and not 0 < self.soak_rate <= 1e6:
+            raise ConfigError(f"soak_rate must be in (0, 1e6] frames/s, got {self.soak_rate}")
         if self.max_frames < 1 or self.soak_frames < 0:
             raise ConfigError("max_frames must be >= 1 and soak_frames >= 0")
 
@@ -232,8 +235,8 @@ def run_bench(cfg: BenchConfig, log: TextIO = sys.stderr) -> dict:
                         break
                     best = rate
                 results["max_sustained_fps"] = best
-                if cfg.soak_frames and best:
-                    soak_rate = int(best * SOAK_MARGIN)
+                if cfg.soak_frames and (best or cfg.soak_rate):
+                    soak_rate = int(cfg.soak_rate or best * SOAK_MARGIN)
                     rss: dict[str, int] = {"start": proc.rss_bytes()}
                     r = run(f"soak@{soak_rate}", float(soak_rate), cfg.soak_frames,
                             on_first=lambda: rss.__setitem__("start", proc.rss_bytes()))

@@ -65,6 +65,8 @@ def register_bench(bench_sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--rate", type=float, default=1000.0, help="aggregate frames/s run")
     p.add_argument("--max-frames", type=int, default=50_000, help="frames in the max-rate run")
     p.add_argument("--soak-frames", type=int, default=1_000_000, help="soak length (0: skip)")
+    p.add_argument("--soak-rate", type=float, default=None,
+                   help="soak rate in frames/s (default: 80%% of the maximum sustained rate)")
     p.add_argument("--deadline-ms", type=float, default=100.0)
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.set_defaults(func=_bench)
@@ -163,7 +165,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     cfg = BenchConfig(artifact=args.artifact, engine=args.engine, duration_s=args.duration,
                       rate=args.rate, max_frames=args.max_frames, soak_frames=args.soak_frames,
-                      deadline_ms=args.deadline_ms)
+                      deadline_ms=args.deadline_ms, soak_rate=args.soak_rate)
     results = run_bench(cfg, log=sys.stderr)
     print(format_table(results))
     if args.json:

@@ -72,7 +72,7 @@ class Subscriber:
             except P.BadMessage:
                 self.undecodable += 1
                 continue
-            if self.session is not None and getattr(msg, "session", self.session) not in (self.session,):
+            if self.session is not None and getattr(msg, "session", self.session) != self.session:
                 continue  # prefix artefact: pred.ab when subscribed to pred.a
             if isinstance(msg, P.Hello):
                 self.hello = msg

@@ -90,7 +90,15 @@ class Session:
             raise SessionError(
                 f"labels hold a single class ({int(classes[0])}): nothing to decode"
             )
+        missing = sorted(set(range(int(classes[-1]) + 1)) - set(classes.tolist()))
+        if missing:
+            raise SessionError(
+                f"labels must be classes 0..{int(classes[-1])} with each present; "
+                f"class(es) {missing} never occur (renumber the labels)"
+            )
 
+        if isinstance(self.fs, (bool, np.bool_)):
+            raise SessionError(f"fs must be a number in Hz, got {self.fs!r}")
         try:
             fs = float(self.fs)
         except (TypeError, ValueError) as exc:

@@ -207,3 +207,13 @@ def test_cli_bad_input_is_a_clear_error_with_nonzero_exit(tmp_path, capsys):
     code = main(["train", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "o")])
     assert code == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_session_rejects_gaps_in_label_classes_and_boolean_fs():
+    from neurogrs.session import Session
+
+    x = np.zeros((4, 3), np.float32)
+    with pytest.raises(SessionError, match=r"class\(es\) \[1\] never occur"):
+        Session(x, np.array([0, 2, 0, 2]))
+    with pytest.raises(SessionError, match="fs must be a number"):
+        Session(x, np.array([0, 1, 0, 1]), fs=True)

@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 # Bump when the generated code changes in a way that matters (it keys the C engine cache).
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 GENERATOR_ID = f"neurogrs-codegen/{GENERATOR_VERSION}"
 
 SPARSE_MODES = ("auto", "dense", "sparse")
@@ -67,9 +67,19 @@ STATUS = (
 )
 
 _VALUES_PER_LINE = 8
+# Weighted layers' outputs are zero-padded to a multiple of this many floats (one AVX
+# vector, two SSE vectors; an AVX-512 kernel masks the upper half of its last vector when
+# needed). Not 16: nn1's first kernel padded 20 -> 32 instead of 24 outgrows L1 and costs
+# ~35% (measured, pruned nn1).
+PAD = 8
+# Placeholder in the call sequence for the kernel set: "_avx2" or "" (portable).
+ISA_SUFFIX = "@ISA@"
 # Rows go to two accumulator sets when a layer has at most this many output vectors
 # (more would not fit the 16 SSE registers together with the weights).
 SPLIT_MAX_VECTORS = 4
+# A Conv2D followed by a MaxPool2D whose window has at most this many pixels is fused in
+# the AVX2 kernel set (the window's conv pixels are one register block).
+FUSE_POOL_MAX = 9
 
 
 @dataclass(frozen=True)
@@ -149,16 +159,17 @@ def _relu_stmt(var: str) -> str:
 
 
 def _pad_outputs(arr: np.ndarray) -> np.ndarray:
-    """Zero-pad the last axis to a multiple of 4 (one vector of 4 floats)."""
+    """Zero-pad the last axis to a multiple of PAD floats."""
     n = arr.shape[-1]
-    pad = (-n) % 4
+    pad = (-n) % PAD
     if pad == 0:
         return arr
     widths = [(0, 0)] * (arr.ndim - 1) + [(0, pad)]
     return np.pad(arr, widths)
 
 
-def _vector_body(i: int, rows: int, n_out: int, read: str, relu: bool) -> list[str]:
+def _vector_body(i: int, rows: int, n_out: int, read: str, relu: bool,
+                 stride: int) -> list[str]:
     """acc[o] = bias[o] + sum_k kernel_row_k[o] * input_k, 4 outputs per vector.
 
     `read` is the C expression of input k with `{k}` for the row. When a row has at most
@@ -168,7 +179,7 @@ def _vector_body(i: int, rows: int, n_out: int, read: str, relu: bool) -> list[s
     q = (n_out + 3) // 4
     split = q <= SPLIT_MAX_VECTORS and rows >= 2
     lines = [
-        f"    const vec4 *w = (const vec4 *)layer{i}_kernel; /* row k: vectors w[k * {q}] .. */",
+        f"    const vec4 *w = (const vec4 *)layer{i}_kernel; /* row k: vectors w[k * {stride}] .. */",
         f"    vec4 acc[{q}];",
     ]
     if split:
@@ -186,8 +197,8 @@ def _vector_body(i: int, rows: int, n_out: int, read: str, relu: bool) -> list[s
             "        const vec4 vs = {s, s, s, s};",
             "        const vec4 vt = {t, t, t, t};",
             f"        for (int q = 0; q < {q}; ++q) {{",
-            f"            acc[q] += w[k * {q} + q] * vs;",
-            f"            acc2[q] += w[(k + 1) * {q} + q] * vt;",
+            f"            acc[q] += w[k * {stride} + q] * vs;",
+            f"            acc2[q] += w[(k + 1) * {stride} + q] * vt;",
             "        }",
             "    }",
         ]
@@ -197,7 +208,7 @@ def _vector_body(i: int, rows: int, n_out: int, read: str, relu: bool) -> list[s
                 f"        const float s = {read.format(k=str(rows - 1))};",
                 "        const vec4 vs = {s, s, s, s};",
                 f"        for (int q = 0; q < {q}; ++q) {{",
-                f"            acc[q] += w[{(rows - 1) * q} + q] * vs;",
+                f"            acc[q] += w[{(rows - 1) * stride} + q] * vs;",
                 "        }",
                 "    }",
             ]
@@ -208,7 +219,7 @@ def _vector_body(i: int, rows: int, n_out: int, read: str, relu: bool) -> list[s
             f"        const float s = {read.format(k='k')};",
             "        const vec4 vs = {s, s, s, s};",
             f"        for (int q = 0; q < {q}; ++q) {{",
-            f"            acc[q] += w[k * {q} + q] * vs;",
+            f"            acc[q] += w[k * {stride} + q] * vs;",
             "        }",
             "    }",
         ]
@@ -246,6 +257,224 @@ def _sparse_dot(i: int, x: str, pad: str) -> list[str]:
     )]
 
 
+# ------------------------------------------------------- x86-64 SIMD kernel sets
+# Emitted next to the portable kernels, each set inside a function compiled with
+# __attribute__((target(...))), so a library built with default flags (no -march) carries
+# 8-wide AVX2+FMA and 16-wide AVX-512 code that runs only when the CPU has it (see
+# `<prefix>_predict`). Same loop structure for both; only the vector width and the
+# intrinsics differ. `max_acc` accumulators live at once; the other registers hold weights
+# and broadcast inputs (16 ymm / 32 zmm registers).
+@dataclass(frozen=True)
+class _Isa:
+    name: str        # function suffix and kernels() string
+    width: int       # floats per vector
+    vtype: str
+    pfx: str         # intrinsic prefix
+    target: str      # the attribute macro
+    max_acc: int
+    max_px: int      # conv: most output pixels per register block
+
+    def load(self, ptr: str, avail: int) -> str:
+        """Load a vector of weights whose array row holds `avail` more floats from ptr
+        (rows are padded to PAD = 8 floats: a 16-wide load may need its upper half masked
+        off). AVX2 loads are aligned (32-byte rows); AVX-512 rows need not be 64-byte
+        aligned, so those loads are unaligned (no penalty when they happen to be)."""
+        if self.width == 8:
+            return f"_mm256_load_ps({ptr})"
+        if avail >= self.width:
+            return f"_mm512_loadu_ps({ptr})"
+        return f"_mm512_maskz_loadu_ps((__mmask16){(1 << avail) - 1:#06x}, {ptr})"
+
+    def store(self, ptr: str, value: str, lanes: int) -> str:
+        """Store the first `lanes` floats of a vector (all: one unaligned store)."""
+        if lanes >= self.width:
+            return f"{self.pfx}_storeu_ps({ptr}, {value});"
+        if self.width == 16:
+            return f"_mm512_mask_storeu_ps({ptr}, (__mmask16){(1 << lanes) - 1:#06x}, {value});"
+        mask = ", ".join(["-1"] * lanes + ["0"] * (self.width - lanes))
+        return f"_mm256_maskstore_ps({ptr}, _mm256_setr_epi32({mask}), {value});"
+
+
+ISA_AVX2 = _Isa("avx2", 8, "__m256", "_mm256", "AVX2_TARGET", 12, 6)
+ISA_AVX512 = _Isa("avx512", 16, "__m512", "_mm512", "AVX512_TARGET", 24, 12)
+SIMD_ISAS = (ISA_AVX512, ISA_AVX2)
+
+
+def _blocks(q: int, max_block: int) -> list[tuple[int, int]]:
+    """Output vectors 0..q-1 in near-equal blocks of at most max_block: [(first, count)]."""
+    n_blocks = -(-q // max(1, max_block))
+    size = -(-q // n_blocks)
+    return [(v, min(size, q - v)) for v in range(0, q, size)]
+
+
+def _simd_dense(isa: _Isa, i: int, n_in: int, n_out: int, n_pad: int, relu: bool) -> str:
+    """y = x K + b, one vector of outputs per FMA; S interleaved row sets hide the FMA
+    latency; blocks of output vectors keep the accumulators in registers."""
+    vw, t, m = isa.width, isa.vtype, isa.pfx
+    q = -(-n_out // vw)
+    lines = [f"/* layer {i}, {isa.name}: Dense {n_in} -> {n_out} */",
+             f"static {isa.target} void layer{i}_dense_{isa.name}(const float *restrict x, "
+             "float *restrict y)", "{",
+             f"    const float *w = &layer{i}_kernel[0][0]; /* row k: w + k * {n_pad} */",
+             "    int k;"]
+    if relu:
+        lines.append(f"    const {t} zero = {m}_setzero_ps();")
+    for v0, nb in _blocks(q, 4):
+        s_sets = max(1, min(4, (isa.max_acc * 2 // 3) // nb, n_in))
+        acc = [[f"a{s}_{v}" for v in range(nb)] for s in range(s_sets)]
+        lines.append(f"    {{ /* outputs {vw * v0} .. {min(n_out, vw * (v0 + nb)) - 1} */")
+        for s in range(s_sets):
+            for v in range(nb):
+                init = (isa.load(f"layer{i}_bias + {vw * (v0 + v)}", n_pad - vw * (v0 + v))
+                        if s == 0
+                        else f"{m}_setzero_ps()")
+                lines.append(f"        {t} {acc[s][v]} = {init};")
+        lines.append(f"        for (k = 0; k + {s_sets - 1} < {n_in}; k += {s_sets}) {{")
+        for s in range(s_sets):
+            row = "k" if s == 0 else f"k + {s}"
+            lines.append(f"            const {t} s{s} = {m}_set1_ps(x[{row}]);")
+            for v in range(nb):
+                wv = isa.load(f"w + ({row}) * {n_pad} + {vw * (v0 + v)}", n_pad - vw * (v0 + v))
+                lines.append(f"            {acc[s][v]} = {m}_fmadd_ps({wv}, s{s}, {acc[s][v]});")
+        lines.append("        }")
+        if n_in % s_sets:
+            lines.append(f"        for (; k < {n_in}; ++k) {{")
+            lines.append(f"            const {t} s0 = {m}_set1_ps(x[k]);")
+            for v in range(nb):
+                wv = isa.load(f"w + k * {n_pad} + {vw * (v0 + v)}", n_pad - vw * (v0 + v))
+                lines.append(f"            {acc[0][v]} = {m}_fmadd_ps({wv}, s0, {acc[0][v]});")
+            lines.append("        }")
+        for v in range(nb):
+            total = acc[0][v]
+            for s in range(1, s_sets):
+                total = f"{m}_add_ps({total}, {acc[s][v]})"
+            if relu:
+                total = f"{m}_max_ps({total}, zero)"
+            lanes = min(vw, n_out - vw * (v0 + v))
+            lines.append("        " + isa.store(f"y + {vw * (v0 + v)}", total, lanes))
+        lines.append("    }")
+    lines += ["}", ""]
+    return "\n".join(lines)
+
+
+def _simd_conv(isa: _Isa, i: int, in_shape, out_shape, kh: int, kw: int, strides,
+               c_pad: int, relu: bool, pool: tuple | None = None) -> str:
+    """Valid Conv2D: P output pixels at a time share every weight load; each pixel keeps
+    its c_out vectors in registers over the kh * kw * c_in window.
+
+    With `pool` = (j, (ph, pw), (psh, psw), (hp, wp)) the MaxPool2D layer j that follows is
+    fused in: the P pixels are one pooling window, reduced with max before the (monotone)
+    ReLU, and only the pooled tensor is stored."""
+    vw, t, m = isa.width, isa.vtype, isa.pfx
+    h, w, cin = in_shape
+    ho, wo, cout = out_shape
+    sh, sw = strides
+    q = -(-cout // vw)
+    if pool is None:
+        name = f"layer{i}_conv2d_{isa.name}"
+        what = f"Conv2D {h}x{w}x{cin} -> {ho}x{wo}x{cout}"
+    else:
+        j, (ph, pw), (psh, psw), (hp, wp) = pool
+        name = f"layer{i}_conv2d_maxpool_{isa.name}"
+        what = (f"Conv2D {h}x{w}x{cin} -> {ho}x{wo}x{cout} fused with layer {j} MaxPool2D "
+                f"-> {hp}x{wp}x{cout}")
+    lines = [f"/* layer {i}, {isa.name}: {what} */",
+             f"static {isa.target} void {name}(const float *restrict x, float *restrict y)",
+             "{"]
+    if relu:
+        lines.append(f"    const {t} zero = {m}_setzero_ps();")
+
+    def block(bases: list[str], deltas: list[int], stores: list[str] | None,
+              pad: str) -> list[str]:
+        """Conv pixels whose windows start at xb + deltas[k] (xb = bases[0]: constant
+        offsets, so one pointer register serves them all), or, with one base per pixel,
+        at xb<k>; stores: per-pixel output offsets, or None for one max-pooled output at
+        y + o."""
+        n_px = len(deltas)
+        if len(bases) == 1:
+            out = [f"{pad}const float *xb = {bases[0]};"]
+            ptr = ["xr"] * n_px
+        else:
+            out = [f"{pad}const float *xb{k} = {b};" for k, b in enumerate(bases)]
+            ptr = [f"xr{k}" for k in range(n_px)]
+        for v0, nb in _blocks(q, max(1, isa.max_acc // n_px)):
+            acc = [[f"a{k}_{v}" for v in range(nb)] for k in range(n_px)]
+            out.append(f"{pad}{{ /* channels {vw * v0} .. {min(cout, vw * (v0 + nb)) - 1} */")
+            p2 = pad + "    "
+            for k in range(n_px):
+                for v in range(nb):
+                    bv = isa.load(f"layer{i}_bias + {vw * (v0 + v)}", c_pad - vw * (v0 + v))
+                    out.append(f"{p2}{t} {acc[k][v]} = {bv};")
+            out += [f"{p2}for (int i = 0; i < {kh}; ++i) {{",
+                    f"{p2}    for (int j = 0; j < {kw}; ++j) {{",
+                    f"{p2}        const float *wr = &layer{i}_kernel[i][j][0][{vw * v0}];",
+                    *[f"{p2}        const float *{r} = xb{r[2:]} + (i * {w} + j) * {cin};"
+                      for r in dict.fromkeys(ptr)],
+                    f"{p2}        for (int ci = 0; ci < {cin}; ++ci) {{"]
+            p3 = p2 + "            "
+            for v in range(nb):
+                wv = isa.load(f"wr + ci * {c_pad} + {vw * v}", c_pad - vw * (v0 + v))
+                out.append(f"{p3}const {t} w{v} = {wv};")
+            for k in range(n_px):
+                d = f" + {deltas[k]}" if deltas[k] else ""
+                out.append(f"{p3}const {t} s{k} = {m}_set1_ps({ptr[k]}[ci{d}]);")
+                for v in range(nb):
+                    out.append(f"{p3}{acc[k][v]} = {m}_fmadd_ps(w{v}, s{k}, {acc[k][v]});")
+            out += [f"{p2}        }}", f"{p2}    }}", f"{p2}}}"]
+            for v in range(nb):
+                lanes = min(vw, cout - vw * (v0 + v))
+                if stores is None:  # max over the pooling window, then ReLU, one store
+                    val = acc[0][v]
+                    for k in range(1, n_px):
+                        val = f"{m}_max_ps({val}, {acc[k][v]})"
+                    if relu:
+                        val = f"{m}_max_ps({val}, zero)"
+                    out.append(p2 + isa.store(f"y + o + {vw * (v0 + v)}", val, lanes))
+                else:
+                    for k, px in enumerate(stores):
+                        val = f"{m}_max_ps({acc[k][v]}, zero)" if relu else acc[k][v]
+                        out.append(p2 + isa.store(f"y + {px} + {vw * (v0 + v)}", val, lanes))
+            out.append(f"{pad}}}")
+        return out
+
+    if pool is not None:
+        deltas = [(a * sh * w + b * sw) * cin for a in range(ph) for b in range(pw)]
+        lines += [f"    for (int r = 0; r < {hp}; ++r) {{",
+                  f"        for (int c = 0; c < {wp}; ++c) {{ /* one pooled pixel */",
+                  f"            const int o = (r * {wp} + c) * {cout};"]
+        lines += block([f"x + ((r * {psh * sh}) * {w} + c * {psw * sw}) * {cin}"], deltas,
+                       None, "            ")
+        lines += ["        }", "    }", "}", ""]
+        return "\n".join(lines)
+
+    cap = max(1, min(isa.max_px, isa.max_acc // min(q, 4)))
+    if wo <= cap:
+        # a whole output row per block: one pointer, constant offsets
+        lines.append(f"    for (int r = 0; r < {ho}; ++r) {{ /* one output row at a time */")
+        lines += block([f"x + (r * {sh * w}) * {cin}"], [k * sw * cin for k in range(wo)],
+                       [f"(r * {wo} + {k}) * {cout}" for k in range(wo)], "        ")
+        lines += ["    }", "}", ""]
+        return "\n".join(lines)
+
+    # P pixels at a time in row-major order (a block may wrap to the next row), rest after
+    npix = ho * wo
+    n_px = -(-npix // -(-npix // cap))
+
+    def flat(n: int, first: str) -> list[str]:
+        pxs = [first if k == 0 else f"({first} + {k})" for k in range(n)]
+        return block([f"x + (({px} / {wo}) * {sh * w} + ({px} % {wo}) * {sw}) * {cin}"
+                      for px in pxs], [0] * n, [f"{px} * {cout}" for px in pxs], "        ")
+
+    lines += [f"    int p;", f"    for (p = 0; p + {n_px - 1} < {npix}; p += {n_px}) {{"
+              f" /* {n_px} output pixels at a time */",
+              *flat(n_px, "p"), "    }"]
+    rem = npix % n_px
+    if rem:
+        lines += ["    {", *flat(rem, str(npix - rem)), "    }"]
+    lines += ["}", ""]
+    return "\n".join(lines)
+
+
 def _choose_mode(kernel: np.ndarray, options: CodegenOptions) -> tuple[str, float]:
     density = float(np.count_nonzero(kernel)) / float(kernel.size)
     if options.sparse == "dense":
@@ -266,6 +495,9 @@ class _Emitter:
         self.options = options
         self.weights: list[str] = []
         self.layers: list[str] = []
+        self.layers_simd: dict[str, list[str]] = {isa.name: [] for isa in SIMD_ISAS}
+        self.fused_temp = 0  # floats of the largest conv output kept local by a fusion
+        self.fused_shapes: set[int] = set()  # indices into spec.shapes() never in a/b
         self.calls: list[str] = []
         self.plan: list[LayerPlan] = []
         self.need_softmax = False
@@ -352,7 +584,7 @@ class _Emitter:
         fn = f"layer{i}_dense"
         relu = act == "relu"
         if mode == "dense":
-            n_pad = n_out + (-n_out) % 4
+            n_pad = n_out + (-n_out) % PAD
             padded = "" if n_pad == n_out else f", zero-padded to {n_pad}"
             self.weights.append(_c_array("float", f"layer{i}_bias", _pad_outputs(layer.bias),
                                          c_float, f"layer {i} Dense bias [out={n_out}{padded}]",
@@ -360,7 +592,9 @@ class _Emitter:
             self.weights.append(_c_array("float", f"layer{i}_kernel", _pad_outputs(layer.kernel),
                                          c_float, f"layer {i} Dense kernel [in={n_in}]"
                                          f"[out={n_out}{padded}]", align=True))
-            vector = _vector_body(i, n_in, n_out, "x[{k}]", relu)
+            vector = _vector_body(i, n_in, n_out, "x[{k}]", relu, n_pad // 4)
+            for isa in SIMD_ISAS:
+                self.layers_simd[isa.name].append(_simd_dense(isa, i, n_in, n_out, n_pad, relu))
             body = [
                 f"    for (int o = 0; o < {n_out}; ++o) {{",
                 f"        y[o] = layer{i}_bias[o];",
@@ -396,7 +630,8 @@ class _Emitter:
             [f"/* {title} */", f"static void {fn}(const float *restrict x, float *restrict y)",
              "{", *body, "}", ""]))
         src, dst = self._advance()
-        self.calls.append(f"    {fn}({src}, {dst});")
+        sfx = ISA_SUFFIX if mode == "dense" else ""
+        self.calls.append(f"    {fn}{sfx}({src}, {dst});")
         if act == "softmax":
             self._apply_activation("softmax", dst, n_out, f"layer {i} activation")
         self.plan.append(LayerPlan(i, "Dense", in_shape, out_shape, mode, density))
@@ -423,7 +658,9 @@ class _Emitter:
                                      np.asarray(val, np.float32), c_float,
                                      f"layer {i}: value of each nonzero weight"))
 
-    def conv2d(self, i: int, layer: Conv2D, in_shape, out_shape) -> None:
+    def conv2d(self, i: int, layer: Conv2D, in_shape, out_shape, pool=None) -> bool:
+        """Emit layer i; with pool = (j, MaxPool2D, its in_shape, its out_shape) for the
+        layer right after, fuse that pooling in when possible. True when fused."""
         h, w, cin = in_shape
         ho, wo, cout = out_shape
         kh, kw = layer.kernel.shape[:2]
@@ -446,7 +683,15 @@ class _Emitter:
         offsets = ((np.arange(kh)[:, None, None] * w + np.arange(kw)[None, :, None]) * cin
                    + np.arange(cin)[None, None, :]).reshape(-1)
         if mode == "dense":
-            c_pad = cout + (-cout) % 4
+            c_pad = cout + (-cout) % PAD
+            if pool is not None and (act not in ("relu", "linear")
+                                     or int(np.prod(pool[1].pool_size)) > FUSE_POOL_MAX):
+                pool = None
+            pool_arg = None if pool is None else (
+                pool[0], pool[1].pool_size, pool[1].strides, pool[3][:2])
+            for isa in SIMD_ISAS:
+                self.layers_simd[isa.name].append(_simd_conv(
+                    isa, i, in_shape, out_shape, kh, kw, (sh, sw), c_pad, relu, pool_arg))
             padded = "" if c_pad == cout else f", zero-padded to {c_pad}"
             self.weights.append(_c_array("float", f"layer{i}_bias", _pad_outputs(layer.bias),
                                          c_float, f"layer {i} Conv2D bias [c_out={cout}{padded}]",
@@ -464,7 +709,8 @@ class _Emitter:
                 f"/* layer {i}, one output pixel: x is the top-left corner of its window */",
                 f"static void layer{i}_pixel(const float *restrict x, float *restrict y)",
                 "{",
-                *_vector_body(i, kh * kw * cin, cout, f"x[layer{i}_offset[{{k}}]]", relu),
+                *_vector_body(i, kh * kw * cin, cout, f"x[layer{i}_offset[{{k}}]]", relu,
+                              c_pad // 4),
                 "}",
                 "#endif",
                 "",
@@ -500,6 +746,7 @@ class _Emitter:
             body += ["        }", "    }"]
             body = ["#if USE_VECTORS", *vector, "#else", *body, "#endif"]
         else:
+            pool = None
             self.weights.append(_c_array("float", f"layer{i}_bias", layer.bias, c_float,
                                          f"layer {i} Conv2D bias [c_out={cout}]"))
             fn += "_sparse"
@@ -516,11 +763,29 @@ class _Emitter:
         self.layers.append(pixel + "\n".join(
             [f"/* {title} */", f"static void {fn}(const float *restrict x, float *restrict y)",
              "{", *body, "}", ""]))
+        self.plan.append(LayerPlan(i, "Conv2D", in_shape, out_shape, mode, density))
+        if pool is not None:
+            j, pool_layer, pool_in, pool_out = pool
+            n_conv = int(np.prod(out_shape))
+            self.fused_temp = max(self.fused_temp, n_conv)
+            self.fused_shapes.add(j)  # the conv output (= pool input, shapes[j]) stays local
+            self.layers.append(self._maxpool_function(j, pool_layer, pool_in, pool_out))
+            self.layers.append("\n".join([
+                f"/* layers {i} and {j}: Conv2D then MaxPool2D (the AVX2 kernel fuses them) */",
+                f"static void {fn}_maxpool(const float *restrict x, float *restrict y)", "{",
+                f"    float t[{n_conv}] VEC_ALIGN;", "",
+                f"    {fn}(x, t);", f"    layer{j}_maxpool(t, y);", "}", ""]))
+            src, dst = self._advance()
+            self.calls.append(f"    {fn}_maxpool{ISA_SUFFIX}({src}, {dst}); "
+                              f"/* layers {i} and {j} */")
+            self.plan.append(LayerPlan(j, "MaxPool2D", pool_in, pool_out, "-", None))
+            return True
         src, dst = self._advance()
-        self.calls.append(f"    {fn}({src}, {dst});")
+        sfx = ISA_SUFFIX if mode == "dense" else ""
+        self.calls.append(f"    {fn}{sfx}({src}, {dst});")
         if act == "softmax":
             self._apply_activation("softmax", dst, ho * wo * cout, f"layer {i} activation")
-        self.plan.append(LayerPlan(i, "Conv2D", in_shape, out_shape, mode, density))
+        return False
 
     def _sparse_conv_lists(self, i: int, w2d: np.ndarray, offsets: np.ndarray) -> None:
         rows, n_out = w2d.shape
@@ -545,6 +810,13 @@ class _Emitter:
                                      c_float, f"layer {i}: value of each nonzero weight"))
 
     def maxpool(self, i: int, layer: MaxPool2D, in_shape, out_shape) -> None:
+        self.layers.append(self._maxpool_function(i, layer, in_shape, out_shape))
+        src, dst = self._advance()
+        self.calls.append(f"    layer{i}_maxpool({src}, {dst});")
+        self.plan.append(LayerPlan(i, "MaxPool2D", in_shape, out_shape, "-", None))
+
+    @staticmethod
+    def _maxpool_function(i: int, layer: MaxPool2D, in_shape, out_shape) -> str:
         h, w, ch = in_shape
         ho, wo, _ = out_shape
         ph, pw = layer.pool_size
@@ -570,13 +842,10 @@ class _Emitter:
         ]
         title = (f"layer {i}: MaxPool2D {h}x{w}x{ch} -> {ho}x{wo}x{ch}, pool {ph}x{pw}, "
                  f"strides {sh}x{sw}, valid")
-        self.layers.append("\n".join(
+        return "\n".join(
             [f"/* {title} */",
              f"static void layer{i}_maxpool(const float *restrict x, float *restrict y)",
-             "{", *body, "}", ""]))
-        src, dst = self._advance()
-        self.calls.append(f"    layer{i}_maxpool({src}, {dst});")
-        self.plan.append(LayerPlan(i, "MaxPool2D", in_shape, out_shape, "-", None))
+             "{", *body, "}", ""])
 
     def passthrough(self, i: int, layer, in_shape, out_shape) -> None:
         kind = type(layer).__name__
@@ -638,12 +907,20 @@ def _emit(spec: ModelSpec, options: CodegenOptions) -> _Emitter:
             raise ModelError(f"cannot generate C for a tensor of shape {shape}")
     em = _Emitter(spec, options)
     em.preprocessing()
-    for i, layer in enumerate(spec.layers):
+    layers = spec.layers
+    skip = set()
+    for i, layer in enumerate(layers):
+        if i in skip:
+            continue
         args = (i, layer, shapes[i], shapes[i + 1])
         if isinstance(layer, Dense):
             em.dense(*args)
         elif isinstance(layer, Conv2D):
-            em.conv2d(*args)
+            nxt = layers[i + 1] if i + 1 < len(layers) else None
+            pool = ((i + 1, nxt, shapes[i + 1], shapes[i + 2])
+                    if isinstance(nxt, MaxPool2D) else None)
+            if em.conv2d(*args, pool=pool):
+                skip.add(i + 1)
         elif isinstance(layer, MaxPool2D):
             em.maxpool(*args)
         elif isinstance(layer, (Flatten, Dropout)):
@@ -684,7 +961,7 @@ def generate_sources(
         raise ConfigError(f"model hash {model_hash!r} is not a hex digest")
     em = _emit(spec, options)
     shapes = spec.shapes()
-    buf = max(int(np.prod(s)) for s in shapes)
+    buf = max(int(np.prod(s)) for k, s in enumerate(shapes) if k not in em.fused_shapes)
     prefix = options.prefix
     upper = prefix.upper()
     mapping = {
@@ -698,7 +975,7 @@ def generate_sources(
         "MODEL_HASH": model_hash,
         "N_INPUTS": str(spec.n_inputs),
         "N_OUTPUTS": str(spec.n_outputs),
-        "STACK_BYTES": str(2 * buf * 4),
+        "STACK_BYTES": str((2 * buf + em.fused_temp) * 4),
         "BUF_SIZE": str(buf),
         "STATUS_ENUM": "\n".join(f"    {upper}_{name} = {k}," for k, (name, _) in
                                  enumerate(STATUS)),
@@ -707,7 +984,11 @@ def generate_sources(
         "SUMMARY": _summary_lines(spec, em.plan),
         "WEIGHTS": "\n".join(em.weights),
         "LAYERS": em.helpers() + "\n".join(em.layers),
-        "CALLS": "\n".join(em.calls),
+        "LAYERS_AVX2": "\n".join(em.layers_simd["avx2"]),
+        "LAYERS_AVX512": "\n".join(em.layers_simd["avx512"]),
+        "CALLS": "\n".join(em.calls).replace(ISA_SUFFIX, ""),
+        "CALLS_AVX2": "\n".join(em.calls).replace(ISA_SUFFIX, "_avx2"),
+        "CALLS_AVX512": "\n".join(em.calls).replace(ISA_SUFFIX, "_avx512"),
     }
     files = {
         name: _template(name + ".tmpl").substitute(mapping)

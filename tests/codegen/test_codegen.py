@@ -260,3 +260,95 @@ def test_makefile_builds(tmp_path):
         pytest.skip("make is not installed")
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "libdecoder.so").is_file() and (tmp_path / "decoder_main").is_file()
+
+
+# ------------------------------------------------------------------ kernel sets
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def _grid_pre(rng, grid: int, n: int) -> Preprocessing:
+    index = np.full(grid * grid, -1, np.int32)
+    index[rng.permutation(grid * grid)[:n]] = rng.permutation(n)
+    return Preprocessing(n, mean=rng.normal(0, 1, n), scale=rng.uniform(0.5, 2, n),
+                         index=index, grid=grid)
+
+
+def _kernel_models() -> dict[str, ModelSpec]:
+    """Shapes that exercise every branch of the SIMD emitters: channel counts that are not
+    a multiple of 8 or 16 (masked loads and stores), several channel blocks (c_out 37),
+    conv outputs wider than one register block (row-wrapping pixel blocks and a
+    remainder), one-row blocks, fused pools with strides 1 and 2, linear convs, a pool
+    after a linear conv, unfused pools, wide Dense layers."""
+    from neurogrs.spec import Conv2D, Flatten, MaxPool2D
+
+    rng = np.random.default_rng(21)
+
+    def conv(kh, cin, cout, act="relu", strides=(1, 1)):
+        return Conv2D(rng.normal(0, 0.4, (kh, kh, cin, cout)), rng.normal(0, 0.1, cout),
+                      strides, act)
+
+    def dense(n_in, n_out, act="relu"):
+        return Dense(rng.normal(0, 0.3, (n_in, n_out)), rng.normal(0, 0.1, n_out), act)
+
+    out = {}
+    # 17x17 -> conv 2x2 (16x16x37) -> pool 2/2 (8x8x37) -> conv 3x3 (6x6x21) -> dense
+    out["wide_channels"] = ModelSpec(
+        _grid_pre(rng, 17, 273),
+        (conv(2, 1, 37), MaxPool2D((2, 2), (2, 2)), conv(3, 37, 21), Flatten(),
+         dense(6 * 6 * 21, 70), dense(70, 3, "softmax")), ("a", "b", "c"), name="k1")
+    # linear conv with stride 2 (wo = 7 > AVX2 block) + overlapping pool + unfused pool
+    out["strided_linear"] = ModelSpec(
+        _grid_pre(rng, 15, 200),
+        (conv(2, 1, 5, "linear", (2, 2)), MaxPool2D((2, 2), (1, 1)), conv(1, 5, 9),
+         MaxPool2D((3, 3), (1, 1)), Flatten(), dense(4 * 4 * 9, 2, "softmax")),
+        ("a", "b"), name="k2")
+    # no fusion (conv -> conv), 13-wide rows (flat blocks in both sets), 1 filter
+    out["flat_blocks"] = ModelSpec(
+        _grid_pre(rng, 14, 190),
+        (conv(2, 1, 1), conv(1, 1, 17), Flatten(), dense(13 * 13 * 17, 9, "linear"),
+         dense(9, 2, "softmax")), ("a", "b"), name="k3")
+    return out
+
+
+KERNEL_SETS = {
+    "auto": (),
+    "avx2": ("-DNEUROGRS_NO_AVX512",),
+    "vector4": ("-DNEUROGRS_NO_AVX512", "-DNEUROGRS_NO_AVX2"),
+    "plain": ("-DNEUROGRS_NO_VECTORS",),
+}
+
+
+@pytest.mark.parametrize("kset", sorted(KERNEL_SETS))
+@pytest.mark.parametrize("model", ["wide_channels", "strided_linear", "flat_blocks"])
+def test_kernel_sets_agree(model, kset, tmp_path):
+    """Each kernel set (forced at build time) compiles strictly, reports itself, and agrees
+    with the numpy reference within 1e-5 on random frames."""
+    spec = _kernel_models()[model]
+    flags = KERNEL_SETS[kset]
+    cpu = _cpu_flags()
+    expected = {"auto": None, "avx2": "avx2+fma", "vector4": "vector4", "plain": "plain"}[kset]
+    if kset == "avx2" and not {"avx2", "fma"} <= cpu:
+        pytest.skip("this CPU has no AVX2+FMA")
+    write_sources(spec, tmp_path, options=CodegenOptions(sparse="dense"))
+    lib_path = compile_library(tmp_path, CompileOptions(werror=True, extra_flags=flags))
+    lib = ctypes.CDLL(str(lib_path))
+    lib.decoder_kernels.restype = ctypes.c_char_p
+    got_set = lib.decoder_kernels().decode()
+    if expected is not None:
+        assert got_set == expected
+    elif "avx512f" in cpu:
+        assert got_set == "avx512f"
+    f32 = np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")
+    lib.decoder_predict_batch.argtypes = [f32, f32, ctypes.c_int]
+    x = np.random.default_rng(5).normal(size=(20, spec.n_inputs)).astype(np.float32)
+    out = np.full((20, spec.n_outputs), np.nan, np.float32)
+    assert lib.decoder_predict_batch(x, out, 20) == 0
+    assert np.max(np.abs(out - forward(spec, x))) <= 1e-5

@@ -35,6 +35,7 @@ class TrainConfig:
     seed: int = 0
     split: SplitConfig = field(default_factory=SplitConfig)
     standardize: bool = False  # z-score each neuron with D_T statistics
+    steps_per_execution: int = 0  # batches per graph call; 0 = a whole epoch per call
 
     def __post_init__(self) -> None:
         if isinstance(self.split, dict):
@@ -45,6 +46,9 @@ class TrainConfig:
             raise ConfigError(f"batch_size must be an integer in [1, 65536], got {self.batch_size!r}")
         if not (0 < float(self.learning_rate) <= 1):
             raise ConfigError(f"learning_rate must be in (0, 1], got {self.learning_rate!r}")
+        if not isinstance(self.steps_per_execution, int) or self.steps_per_execution < 0:
+            raise ConfigError("steps_per_execution must be an integer >= 0 (0 = one call "
+                              f"per epoch), got {self.steps_per_execution!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.model not in ZOO and not str(self.model).endswith(".keras"):
@@ -179,7 +183,8 @@ def train(
         optimizer=k.optimizers.Adam(learning_rate=config.learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
-        steps_per_execution=steps,  # one graph call per epoch: no per-step Python overhead
+        # one graph call per epoch by default: no per-batch Python overhead
+        steps_per_execution=config.steps_per_execution or steps,
     )
     bar = _Progress(config.epochs, progress, f"train {Path(str(config.model)).stem}")
     try:

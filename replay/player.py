@@ -131,6 +131,7 @@ class Player:
 
             keys.configure_client(s, self.config.curve_dir)
         self._sock = s
+        self._send_two = P.socket_io(s)[0]
         try:
             self.endpoint = P.parse_endpoint(self.config.frames, "connect").apply(s)
         except ConfigError:
@@ -172,9 +173,10 @@ class Player:
 
         waits = 0
         stalled_since = None
+        NOBLOCK = zmq.NOBLOCK.value
         while True:
             try:
-                self._sock.send_multipart(parts, zmq.NOBLOCK)
+                self._send_two(parts, NOBLOCK)
                 return waits
             except zmq.Again:
                 waits += 1
@@ -202,6 +204,7 @@ class Player:
         period_ns = 0 if cfg.speed is None else int(round(1e9 / (self.fs * cfg.speed)))
         stamp_now = cfg.restamp or cfg.speed is None
         name = cfg.session_name
+        encode = P.FrameEncoder(name).encode
         sent = waits = 0
         first = last = None
         max_behind = 0
@@ -225,7 +228,7 @@ class Player:
                     t_src = time.time_ns() if stamp_now else t0_wall + due
                 else:
                     t_src = time.time_ns()
-                waits += self._send(P.encode_frame(name, seq, self.traces[idx], t_src))
+                waits += self._send(encode(seq, self.traces[idx], t_src))
                 if first is None:
                     first = seq
                 last = seq

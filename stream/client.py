@@ -52,6 +52,7 @@ class Subscriber:
             for t in topics + [P.HELLO_TOPIC]:
                 self._sock.subscribe(t)
             self.endpoint = P.parse_endpoint(endpoint, "connect").apply(self._sock)
+            self._recv_nowait = P.socket_io(self._sock)[1]
         except BaseException:
             self.close()
             raise
@@ -60,12 +61,17 @@ class Subscriber:
         """Next decodable message, or None after `timeout_s` seconds without one."""
         import zmq
 
+        sock = self._sock
+        recv = self._recv_nowait
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
-            wait = -1 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
-            if not self._sock.poll(wait, zmq.POLLIN):
-                return None
-            parts = self._sock.recv_multipart()
+            try:  # a queued message first: no poll (one wake-up less per message)
+                parts = recv()
+            except zmq.Again:
+                wait = -1 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+                if not sock.poll(wait, zmq.POLLIN):
+                    return None
+                continue
             self.received_ns = time.time_ns()
             try:
                 msg = P.decode_message(parts)

@@ -2,16 +2,30 @@
 
 Names are a contract with dashboards and alerts (docs/service.md lists them). Label values
 are bounded: `reason`, `kind` and `stage` come from fixed tuples; no session or frame labels.
+
+Hot-path metrics (counters and histograms updated per frame) are plain Python numbers owned
+by the service thread, exported through one custom collector: an update is an integer
+addition (no lock, no label lookup: the prometheus-client objects cost ~1-3 us each, and a
+frame made about eight such calls). The collector reads the numbers at scrape time, so the
+exposition is always current (no batching delay). Under the GIL a scrape sees every update
+made before it; a histogram's bucket counts are copied in one step and `_count` is their
+sum, so `_count` always equals the `+Inf` bucket. Rarely set values (the deadline, active
+sessions, model info) stay prometheus-client objects.
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
+from typing import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Gauge, Info
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
 
 from neurogrs.stream.protocol import BAD_INPUT_REASONS
 
-__all__ = ["ServiceMetrics", "DROP_REASONS", "STAGES", "stage_buckets", "end_to_end_buckets"]
+__all__ = ["ServiceMetrics", "FastCounter", "FastHistogram", "DROP_REASONS", "STAGES",
+           "stage_buckets", "end_to_end_buckets"]
 
 DROP_REASONS = ("stale", "conflated", "seq_gap", "bad_input")
 STAGES = ("decode", "inference", "publish")
@@ -32,18 +46,120 @@ def end_to_end_buckets(deadline_s: float) -> tuple[float, ...]:
     return tuple(sorted(set(_E2E_BUCKETS) | {float(deadline_s)}))
 
 
+class FastCounter:
+    """A counter (or one labelled child of it): `inc(n)` adds to a plain number.
+
+    Same calls as prometheus-client's Counter (`inc`, `labels(**kw)`); labelled children
+    exist only for the label values declared up front (bounded cardinality)."""
+
+    __slots__ = ("name", "documentation", "labelnames", "value", "_children")
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...] = (),
+                 label_values: tuple[str, ...] = ()) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, labelnames
+        self.value = 0
+        self._children: dict[str, FastCounter] = {
+            v: FastCounter(name, documentation) for v in label_values} if labelnames else {}
+
+    def inc(self, amount: float = 1) -> None:
+        if amount < 0:
+            raise ValueError("counters can only be incremented by non-negative amounts")
+        self.value += amount
+
+    def labels(self, **kw: str) -> "FastCounter":
+        (value,) = kw.values()  # one label per labelled counter here
+        try:
+            return self._children[value]
+        except KeyError:
+            raise ValueError(f"{self.name}: unknown label value {value!r}") from None
+
+    def family(self) -> CounterMetricFamily:
+        f = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames or None)
+        if self.labelnames:
+            for v, child in self._children.items():
+                f.add_metric([v], float(child.value))
+        else:
+            f.add_metric([], float(self.value))
+        return f
+
+
+class FastHistogram:
+    """A histogram (or one labelled child): `observe(x)` bumps one bucket count and the sum.
+
+    Buckets are `le` (upper bound inclusive) like Prometheus's; `counts[i]` holds the
+    observations in (bounds[i-1], bounds[i]], the last one the +Inf overflow."""
+
+    __slots__ = ("name", "documentation", "labelnames", "bounds", "counts", "sum", "_children")
+
+    def __init__(self, name: str, documentation: str, buckets: tuple[float, ...],
+                 labelnames: tuple[str, ...] = (), label_values: tuple[str, ...] = ()) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, labelnames
+        self.bounds = tuple(float(b) for b in buckets)
+        if list(self.bounds) != sorted(set(self.bounds)):
+            raise ValueError(f"{name}: buckets must be strictly increasing")
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.sum = 0.0
+        self._children: dict[str, FastHistogram] = {
+            v: FastHistogram(name, documentation, buckets) for v in label_values} if labelnames else {}
+
+    def observe(self, amount: float) -> None:
+        self.counts[bisect_left(self.bounds, amount)] += 1
+        self.sum += amount
+
+    def labels(self, **kw: str) -> "FastHistogram":
+        (value,) = kw.values()
+        try:
+            return self._children[value]
+        except KeyError:
+            raise ValueError(f"{self.name}: unknown label value {value!r}") from None
+
+    def _add(self, f: HistogramMetricFamily, label_values: list[str]) -> None:
+        counts = self.counts[:]  # one copy: buckets and count consistent with each other
+        total = 0
+        buckets = []
+        for b, c in zip(self.bounds, counts):
+            total += c
+            buckets.append((floatToGoString(b), total))
+        total += counts[-1]
+        buckets.append(("+Inf", total))
+        f.add_metric(label_values, buckets, self.sum)
+
+    def family(self) -> HistogramMetricFamily:
+        f = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames or None)
+        if self.labelnames:
+            for v, child in self._children.items():
+                child._add(f, [v])
+        else:
+            self._add(f, [])
+        return f
+
+
+class _Collector:
+    """Exports the fast metrics of one ServiceMetrics (registered in its registry)."""
+
+    def __init__(self, metrics: list) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator:
+        for m in self._metrics:
+            yield m.family()
+
+    def describe(self) -> Iterator:
+        return self.collect()
+
+
 @dataclass
 class ServiceMetrics:
     registry: CollectorRegistry
-    frames_received: Counter
-    predictions_published: Counter
-    frames_dropped: Counter
-    bad_input: Counter
-    deadline_misses: Counter
-    end_of_stream: Counter
-    stage_seconds: Histogram
-    end_to_end_seconds: Histogram
-    drained_messages: Histogram
+    frames_received: FastCounter
+    predictions_published: FastCounter
+    frames_dropped: FastCounter
+    bad_input: FastCounter
+    deadline_misses: FastCounter
+    end_of_stream: FastCounter
+    stage_seconds: FastHistogram
+    end_to_end_seconds: FastHistogram
+    drained_messages: FastHistogram
     sessions_active: Gauge
     deadline_seconds: Gauge
     model_info: Info
@@ -53,36 +169,33 @@ class ServiceMetrics:
                engine: str) -> "ServiceMetrics":
         m = cls(
             registry=registry,
-            frames_received=Counter(
-                "neurogrs_frames_received", "Messages received on frame topics (valid or not).",
-                registry=registry),
-            predictions_published=Counter(
-                "neurogrs_predictions_published", "Predictions published.", registry=registry),
-            frames_dropped=Counter(
+            frames_received=FastCounter(
+                "neurogrs_frames_received", "Messages received on frame topics (valid or not)."),
+            predictions_published=FastCounter(
+                "neurogrs_predictions_published", "Predictions published."),
+            frames_dropped=FastCounter(
                 "neurogrs_frames_dropped",
                 "Frames that got no prediction, by reason (seq_gap counts frames never received).",
-                ["reason"], registry=registry),
-            bad_input=Counter(
+                ("reason",), DROP_REASONS),
+            bad_input=FastCounter(
                 "neurogrs_bad_input", "Rejected messages by kind (each also on error.<session>).",
-                ["kind"], registry=registry),
-            deadline_misses=Counter(
+                ("kind",), BAD_INPUT_REASONS),
+            deadline_misses=FastCounter(
                 "neurogrs_deadline_misses",
-                "Predictions published later than the deadline after t_src (flagged late).",
-                registry=registry),
-            end_of_stream=Counter(
-                "neurogrs_end_of_stream", "End-of-stream markers received and forwarded.",
-                registry=registry),
-            stage_seconds=Histogram(
-                "neurogrs_stage_seconds", "Time spent per frame in each stage.", ["stage"],
-                buckets=_STAGE_BUCKETS, registry=registry),
-            end_to_end_seconds=Histogram(
+                "Predictions published later than the deadline after t_src (flagged late)."),
+            end_of_stream=FastCounter(
+                "neurogrs_end_of_stream", "End-of-stream markers received and forwarded."),
+            stage_seconds=FastHistogram(
+                "neurogrs_stage_seconds", "Time spent per frame in each stage.", _STAGE_BUCKETS,
+                ("stage",), STAGES),
+            end_to_end_seconds=FastHistogram(
                 "neurogrs_end_to_end_seconds",
                 "t_src to publish of each prediction (bucket edge at the deadline).",
-                buckets=end_to_end_buckets(deadline_s), registry=registry),
-            drained_messages=Histogram(
+                end_to_end_buckets(deadline_s)),
+            drained_messages=FastHistogram(
                 "neurogrs_drained_messages",
                 "Messages taken from the frame socket per wake-up (backlog size).",
-                buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096), registry=registry),
+                (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096)),
             sessions_active=Gauge(
                 "neurogrs_sessions_active", "Sessions with state (seq tracking) in the service.",
                 registry=registry),
@@ -91,12 +204,10 @@ class ServiceMetrics:
                 registry=registry),
             model_info=Info("neurogrs_model", "The served model and engine.", registry=registry),
         )
-        for r in DROP_REASONS:
-            m.frames_dropped.labels(reason=r)
-        for k in BAD_INPUT_REASONS:
-            m.bad_input.labels(kind=k)
-        for s in STAGES:
-            m.stage_seconds.labels(stage=s)
+        registry.register(_Collector([
+            m.frames_received, m.predictions_published, m.frames_dropped, m.bad_input,
+            m.deadline_misses, m.end_of_stream, m.stage_seconds, m.end_to_end_seconds,
+            m.drained_messages]))
         m.deadline_seconds.set(deadline_s)
         m.model_info.info({"hash": model_hash, "engine": engine})
         return m

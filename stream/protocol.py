@@ -50,8 +50,10 @@ __all__ = [
     "parse_endpoint",
     "check_session_name",
     "encode_frame",
+    "FrameEncoder",
     "decode_frame",
     "encode_prediction",
+    "PredictionEncoder",
     "decode_prediction",
     "encode_error",
     "decode_error",
@@ -61,6 +63,7 @@ __all__ = [
     "decode_hello",
     "decode_message",
     "topic",
+    "socket_io",
 ]
 
 VERSION = 1
@@ -209,6 +212,33 @@ def check_session_name(name: str) -> str:
     return name
 
 
+def socket_io(sock: Any) -> tuple[Any, Any]:
+    """Fast I/O of two-part messages on one socket (service, replayer and client hot paths):
+    (send_two(parts), recv_nowait() -> parts) on `sock` through pyzmq's Cython methods
+    with int flags: what send_multipart/recv_multipart do, without their Python layer.
+    send_two(parts, flags=0) sends like send_multipart (flags: 0 or zmq.NOBLOCK; ZeroMQ
+    takes a multipart message whole or not at all, so Again can only come from the first
+    part); recv_nowait() raises zmq.Again when nothing is queued. Messages of any part
+    count are received (the decoders reject the wrong count)."""
+    import zmq
+    from zmq.backend import Socket as CSocket
+
+    send, recv, get = CSocket.send, CSocket.recv, CSocket.get
+    more, noblock, rcvmore = int(zmq.SNDMORE), int(zmq.NOBLOCK), int(zmq.RCVMORE)
+
+    def send_two(parts: list, flags: int = 0) -> None:
+        send(sock, parts[0], more | flags)
+        send(sock, parts[1], flags)
+
+    def recv_nowait() -> list:
+        parts = [recv(sock, noblock)]
+        while get(sock, rcvmore):
+            parts.append(recv(sock, noblock))
+        return parts
+
+    return send_two, recv_nowait
+
+
 def topic(prefix: bytes, session: str) -> bytes:
     return prefix + session.encode("ascii")
 
@@ -311,9 +341,85 @@ def encode_frame(session: str, seq: int, data: np.ndarray, t_src_ns: int | None 
     return [topic(FRAME_PREFIX, session), _pack(body)]
 
 
+class FrameEncoder:
+    """Encodes frames of one session byte for byte like `encode_frame`, with one reused
+    msgpack Packer and the topic computed once (the replayer's hot path)."""
+
+    def __init__(self, session: str) -> None:
+        self.session = check_session_name(session)
+        self.topic = topic(FRAME_PREFIX, session)
+        self._pack = msgpack.Packer(autoreset=True, use_bin_type=True).pack
+
+    def encode(self, seq: int, data: np.ndarray, t_src_ns: int) -> list[bytes]:
+        if (type(data) is not np.ndarray or data.dtype != _F4 or data.ndim != 1
+                or not data.flags.c_contiguous):
+            return encode_frame(self.session, seq, data, t_src_ns)
+        return [self.topic, self._pack({"v": VERSION, "session": self.session, "seq": int(seq),
+                                        "t_src_ns": int(t_src_ns), "dtype": DTYPE,
+                                        "shape": [data.shape[0]], "data": data.tobytes()})]
+
+
 def decode_frame(parts: Sequence[bytes], n_inputs: int | None = None,
                  max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Frame:
-    """Decode and validate a frame; raises BadMessage with a reason."""
+    """Decode and validate a frame; raises BadMessage with a reason.
+
+    The common case (a well-formed frame) is checked in one pass; anything unusual goes
+    through the step-by-step decoder, which accepts exactly the same frames and explains
+    every rejection (tests/stream/test_stream_protocol.py checks that both agree)."""
+    frame = _decode_frame_fast(parts, n_inputs, max_bytes)
+    if frame is not None:
+        return frame
+    return _decode_frame_strict(parts, n_inputs, max_bytes)
+
+
+_F4 = np.dtype("<f4")
+_NATIVE_F4 = _F4 == np.dtype(np.float32)
+_FAST_TOPICS: dict[bytes, str] = {}  # valid frame topics seen -> session (bounded)
+_isfinite = np.isfinite
+_unpackb = msgpack.unpackb
+
+
+def _decode_frame_fast(parts: Sequence[bytes], n_inputs: int | None, max_bytes: int) -> Frame | None:
+    """A valid frame in one pass, or None when anything is unusual (never raises)."""
+    if not _NATIVE_F4 or len(parts) != 2:
+        return None
+    topic_b, body = parts
+    if type(topic_b) is not bytes or type(body) is not bytes or len(body) > max_bytes:
+        return None
+    session = _FAST_TOPICS.get(topic_b)
+    if session is None:
+        try:
+            session = _topic_session(topic_b, FRAME_PREFIX)
+        except BadMessage:
+            return None
+        if len(_FAST_TOPICS) < 1024:
+            _FAST_TOPICS[topic_b] = session
+    try:  # the same limits as _unpack (str/bin lengths are bounded by len(body) <= max_bytes)
+        obj = _unpackb(body, max_array_len=MAX_INPUTS, max_map_len=64, max_ext_len=0)
+    except Exception:
+        return None
+    if type(obj) is not dict:
+        return None
+    g = obj.get
+    v, seq, t_src, shape, data = g("v"), g("seq"), g("t_src_ns"), g("shape"), g("data")
+    if not (type(v) is int and v == VERSION and type(seq) is int and 0 <= seq <= _INT64_MAX
+            and type(t_src) is int and 0 <= t_src <= _INT64_MAX and g("session") == session
+            and g("dtype") == DTYPE and type(shape) is list and len(shape) == 1
+            and type(data) is bytes):
+        return None
+    n = shape[0]
+    if (type(n) is not int or len(data) != 4 * n
+            or (n != n_inputs if n_inputs is not None else not 1 <= n <= MAX_INPUTS)):
+        return None
+    arr = np.frombuffer(data, _F4)
+    if not _isfinite(arr).all():
+        return None
+    return Frame(session, seq, t_src, arr)
+
+
+def _decode_frame_strict(parts: Sequence[bytes], n_inputs: int | None,
+                         max_bytes: int) -> Frame:
+    """Decode and validate a frame step by step; raises BadMessage with a reason."""
     if not parts:
         raise BadMessage("malformed", "empty message")
     topic_session = _session_from_topic(parts[0], FRAME_PREFIX)
@@ -374,7 +480,73 @@ def encode_prediction(p: Prediction) -> list[bytes]:
     return [topic(PRED_PREFIX, p.session), _pack(body)]
 
 
+class PredictionEncoder:
+    """Encodes predictions of one model byte for byte like `encode_prediction`, with one
+    reused msgpack Packer and a cached topic per session (the service's hot path)."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self._pack = msgpack.Packer(autoreset=True, use_bin_type=True).pack
+        self._topics: dict[str, bytes] = {}
+
+    def encode(self, session: str, seq: int, t_src_ns: int, t_recv_ns: int, t_pub_ns: int,
+               label: int, probs: list, late: bool) -> list[bytes]:
+        """`probs` a list of Python floats (ndarray.tolist()); the ints are Python ints."""
+        t = self._topics.get(session)
+        if t is None:
+            t = topic(PRED_PREFIX, session)
+            if len(self._topics) < 4096:
+                self._topics[session] = t
+        return [t, self._pack({"v": VERSION, "session": session, "seq": seq, "t_src_ns": t_src_ns,
+                               "t_recv_ns": t_recv_ns, "t_pub_ns": t_pub_ns, "label": label,
+                               "probs": probs, "model": self.model, "late": late})]
+
+
+_FAST_PRED_TOPICS: dict[bytes, str] = {}  # valid prediction topics seen -> session (bounded)
+
+
+def _decode_prediction_fast(parts: Sequence[bytes], max_bytes: int) -> Prediction | None:
+    """A valid prediction in one pass, or None when anything is unusual (never raises)."""
+    if len(parts) != 2:
+        return None
+    topic_b, body = parts
+    if type(topic_b) is not bytes or type(body) is not bytes or len(body) > max_bytes:
+        return None
+    session = _FAST_PRED_TOPICS.get(topic_b)
+    if session is None:
+        try:
+            session = _topic_session(topic_b, PRED_PREFIX)
+        except BadMessage:
+            return None
+        if len(_FAST_PRED_TOPICS) < 1024:
+            _FAST_PRED_TOPICS[topic_b] = session
+    try:
+        obj = _unpackb(body, max_array_len=MAX_INPUTS, max_map_len=64, max_ext_len=0)
+    except Exception:
+        return None
+    if type(obj) is not dict:
+        return None
+    g = obj.get
+    v, seq, label, probs, model, late = g("v"), g("seq"), g("label"), g("probs"), g("model"), g("late")
+    t_src, t_recv, t_pub = g("t_src_ns"), g("t_recv_ns"), g("t_pub_ns")
+    if not (type(v) is int and v == VERSION and g("session") == session
+            and type(seq) is int and 0 <= seq <= _INT64_MAX
+            and type(t_src) is int and 0 <= t_src <= _INT64_MAX
+            and type(t_recv) is int and 0 <= t_recv <= _INT64_MAX
+            and type(t_pub) is int and 0 <= t_pub <= _INT64_MAX
+            and type(label) is int and type(probs) is list and 0 <= label < len(probs)
+            and type(model) is str and type(late) is bool):
+        return None
+    for x in probs:
+        if type(x) is not float:
+            return None
+    return Prediction(session, seq, t_src, t_recv, t_pub, label, tuple(probs), model, late)
+
+
 def decode_prediction(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Prediction:
+    p = _decode_prediction_fast(parts, max_bytes)
+    if p is not None:
+        return p
     topic_b, body = _parts(parts)
     topic_session = _session_from_topic(topic_b, PRED_PREFIX)
     obj = _unpack(body, max_bytes)
@@ -469,7 +641,11 @@ def decode_message(parts: Sequence[bytes], n_inputs: int | None = None,
     """Decode any v1 message by its topic."""
     if len(parts) != 2:
         raise BadMessage("malformed", f"expected 2 message parts [topic, body], got {len(parts)}")
-    t = bytes(parts[0])
+    t = parts[0]
+    if type(t) is not bytes:
+        t = bytes(t)
+    if t.startswith(PRED_PREFIX):  # the common case for clients first
+        return decode_prediction(parts, max_bytes)
     if t.startswith(FRAME_PREFIX):
         return decode_frame(parts, n_inputs, max_bytes)
     if t.startswith(PRED_PREFIX):

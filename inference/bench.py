@@ -218,7 +218,7 @@ def run_inference_bench(
 
         say(f"timing {label}: {s.frames} frames")
         ns = time_calls(call, frames)
-        note = f"binding: {eng.binding}" if label == "c" else ""
+        note = f"binding: {eng.binding}, kernels: {eng.kernels}" if label == "c" else ""
         rows.append(_row(label, ns, _diff(outs, ref), note))
         if label == "c":
             c_engine = eng

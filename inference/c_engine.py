@@ -139,7 +139,8 @@ class CEngine(Engine):
 
     predict() goes through a small generated CPython binding when it could be built
     (`binding="auto"`), else through ctypes; predict_batch() and bench_in_c() always use
-    ctypes, whose per-call cost is spread over the batch.
+    ctypes, whose per-call cost is spread over the batch. `kernels` names the kernel set
+    the library runs on this CPU ("avx512f", "avx2+fma", "vector4" or "plain").
     """
 
     name = "c"
@@ -189,6 +190,13 @@ class CEngine(Engine):
         pyext = _load_pyext(self.library_path) if binding == "auto" else None
         self._fast = pyext.predict if pyext is not None else None
         self.binding = "cpython" if self._fast is not None else "ctypes"
+        kernels = getattr(lib, f"{prefix}_kernels", None)  # generator >= 2
+        if kernels is not None:
+            kernels.argtypes = []
+            kernels.restype = ctypes.c_char_p
+            self.kernels = kernels().decode("ascii", "replace")
+        else:
+            self.kernels = "unknown"
         got = lib_hash().decode("ascii", "replace")
         if got != model_hash:
             raise EngineError(f"{self.library_path} was built for model {got[:16]}..., "

@@ -53,10 +53,12 @@ GENERATOR_VERSION = "2"
 GENERATOR_ID = f"neurogrs-codegen/{GENERATOR_VERSION}"
 
 SPARSE_MODES = ("auto", "dense", "sparse")
-# In "auto" mode a Dense layer is emitted as zero-skipping code when at most this fraction
-# of its weights is nonzero; Conv2D layers always get the dense vector code (sparse conv
-# code never won, even at 3% density). Measured with `python -m neurogrs.codegen.crossover`
-# (nn1 at N=273: sparse wins at <= 7% nonzero; run and table in docs/codegen.md).
+# In "auto" mode a Dense layer with at most this fraction of nonzero weights is "split":
+# the 4-wide and plain kernel sets run zero-skipping code for it (it beat them at <= 7%
+# nonzero on nn1, N=273), the AVX2 / AVX-512 sets keep their dense kernels (the sparse
+# code lost to them at every density down to 3%). Conv2D layers always get dense code
+# (sparse conv code never won). Measured with `python -m neurogrs.codegen.crossover`;
+# runs and tables in docs/codegen.md.
 SPARSE_CROSSOVER = 0.07
 
 STATUS = (
@@ -72,8 +74,10 @@ _VALUES_PER_LINE = 8
 # needed). Not 16: nn1's first kernel padded 20 -> 32 instead of 24 outgrows L1 and costs
 # ~35% (measured, pruned nn1).
 PAD = 8
-# Placeholder in the call sequence for the kernel set: "_avx2" or "" (portable).
+# Placeholders in the call sequence for the kernel set: ISA_SUFFIX becomes "_avx512",
+# "_avx2" or "" (portable); SPLIT_SUFFIX the same, but "_sparse" in the portable set.
 ISA_SUFFIX = "@ISA@"
+SPLIT_SUFFIX = "@SPLIT@"
 # Rows go to two accumulator sets when a layer has at most this many output vectors
 # (more would not fit the 16 SSE registers together with the weights).
 SPLIT_MAX_VECTORS = 4
@@ -109,7 +113,7 @@ class LayerPlan:
     kind: str
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
-    mode: str  # "dense" | "sparse" | "-" (no weights)
+    mode: str  # "dense" | "sparse" | "split" (x86 SIMD sets dense, others sparse) | "-"
     density: float | None
 
 
@@ -483,7 +487,9 @@ def _choose_mode(kernel: np.ndarray, options: CodegenOptions) -> tuple[str, floa
         return "sparse", density
     if kernel.ndim == 4:  # Conv2D: sparse code measured slower at every density
         return "dense", density
-    return ("sparse" if density <= options.crossover else "dense"), density
+    # Dense: the x86 SIMD kernels beat the sparse code at every density measured (3%), the
+    # 4-wide kernels lose to it below the crossover: "split" emits both, picked per set
+    return ("split" if density <= options.crossover else "dense"), density
 
 
 # ---------------------------------------------------------------------- layer emitters
@@ -583,6 +589,20 @@ class _Emitter:
                  f"{layer.kernel.size} weights nonzero ({100.0 * density:.1f}%)")
         fn = f"layer{i}_dense"
         relu = act == "relu"
+        if mode == "split":
+            # x86 SIMD sets: dense kernels; vector4/plain: the zero-skipping code below
+            n_pad = n_out + (-n_out) % PAD
+            self.weights.append(_c_array("float", f"layer{i}_bias", _pad_outputs(layer.bias),
+                                         c_float, f"layer {i} Dense bias [out={n_out}, "
+                                         f"zero-padded to {n_pad}]", align=True))
+            self.weights.append("\n".join([
+                "#if USE_AVX2 || USE_AVX512",
+                _c_array("float", f"layer{i}_kernel", _pad_outputs(layer.kernel), c_float,
+                         f"layer {i} Dense kernel [in={n_in}][out={n_out}, zero-padded to "
+                         f"{n_pad}] (x86 SIMD kernels only)", align=True).rstrip("\n"),
+                "#endif", ""]))
+            for isa in SIMD_ISAS:
+                self.layers_simd[isa.name].append(_simd_dense(isa, i, n_in, n_out, n_pad, relu))
         if mode == "dense":
             n_pad = n_out + (-n_out) % PAD
             padded = "" if n_pad == n_out else f", zero-padded to {n_pad}"
@@ -614,8 +634,9 @@ class _Emitter:
                          f"        {_relu_stmt('y[o]')}", "    }"]
             body = ["#if USE_VECTORS", *vector, "#else", *body, "#endif"]
         else:
-            self.weights.append(_c_array("float", f"layer{i}_bias", layer.bias, c_float,
-                                         f"layer {i} Dense bias [out={n_out}]"))
+            if mode == "sparse":
+                self.weights.append(_c_array("float", f"layer{i}_bias", layer.bias, c_float,
+                                             f"layer {i} Dense bias [out={n_out}]"))
             fn += "_sparse"
             self._sparse_lists(i, layer.kernel.reshape(n_in, n_out), "input")
             body = [
@@ -630,8 +651,9 @@ class _Emitter:
             [f"/* {title} */", f"static void {fn}(const float *restrict x, float *restrict y)",
              "{", *body, "}", ""]))
         src, dst = self._advance()
-        sfx = ISA_SUFFIX if mode == "dense" else ""
-        self.calls.append(f"    {fn}{sfx}({src}, {dst});")
+        call = {"dense": f"{fn}{ISA_SUFFIX}", "sparse": fn,
+                "split": f"layer{i}_dense{SPLIT_SUFFIX}"}[mode]
+        self.calls.append(f"    {call}({src}, {dst});")
         if act == "softmax":
             self._apply_activation("softmax", dst, n_out, f"layer {i} activation")
         self.plan.append(LayerPlan(i, "Dense", in_shape, out_shape, mode, density))
@@ -986,9 +1008,11 @@ def generate_sources(
         "LAYERS": em.helpers() + "\n".join(em.layers),
         "LAYERS_AVX2": "\n".join(em.layers_simd["avx2"]),
         "LAYERS_AVX512": "\n".join(em.layers_simd["avx512"]),
-        "CALLS": "\n".join(em.calls).replace(ISA_SUFFIX, ""),
-        "CALLS_AVX2": "\n".join(em.calls).replace(ISA_SUFFIX, "_avx2"),
-        "CALLS_AVX512": "\n".join(em.calls).replace(ISA_SUFFIX, "_avx512"),
+        "CALLS": "\n".join(em.calls).replace(ISA_SUFFIX, "").replace(SPLIT_SUFFIX, "_sparse"),
+        "CALLS_AVX2": "\n".join(em.calls).replace(ISA_SUFFIX, "_avx2")
+        .replace(SPLIT_SUFFIX, "_avx2"),
+        "CALLS_AVX512": "\n".join(em.calls).replace(ISA_SUFFIX, "_avx512")
+        .replace(SPLIT_SUFFIX, "_avx512"),
     }
     files = {
         name: _template(name + ".tmpl").substitute(mapping)

@@ -150,9 +150,13 @@ def test_sparse_auto_picks_by_density():
     sparse_spec = ModelSpec(spec.preprocessing, layers, spec.label_names)
     _, plan = generate_sources(sparse_spec)
     modes = {p.index: p.mode for p in plan if p.density is not None}
-    assert modes[0] == "sparse" and modes[1] == "dense"
+    # sparse code for the portable sets, dense kernels for AVX2 / AVX-512
+    assert modes[0] == "split" and modes[1] == "dense"
     _, forced = generate_sources(sparse_spec, options=CodegenOptions(sparse="dense"))
     assert all(p.mode == "dense" for p in forced if p.density is not None)
+    _, forced = generate_sources(sparse_spec, options=CodegenOptions(sparse="sparse"))
+    assert all(p.mode == "sparse" for p in forced if p.density is not None)
+
 
 
 def test_all_zero_layer_compiles(tmp_path):
@@ -351,4 +355,25 @@ def test_kernel_sets_agree(model, kset, tmp_path):
     x = np.random.default_rng(5).normal(size=(20, spec.n_inputs)).astype(np.float32)
     out = np.full((20, spec.n_outputs), np.nan, np.float32)
     assert lib.decoder_predict_batch(x, out, 20) == 0
+    assert np.max(np.abs(out - forward(spec, x))) <= 1e-5
+
+
+@pytest.mark.parametrize("kset", sorted(KERNEL_SETS))
+def test_split_layer_in_every_kernel_set(kset, tmp_path):
+    """A layer below the crossover compiles strictly and agrees with numpy in every set."""
+    spec = zoo("nn1", 40)
+    k = spec.layers[0].kernel.copy()
+    k[np.abs(k) < np.quantile(np.abs(k), 0.96)] = 0.0
+    spec = ModelSpec(spec.preprocessing, (Dense(k, spec.layers[0].bias, "relu"),)
+                     + spec.layers[1:], spec.label_names)
+    if kset == "avx2" and not {"avx2", "fma"} <= _cpu_flags():
+        pytest.skip("this CPU has no AVX2+FMA")
+    write_sources(spec, tmp_path)
+    lib = ctypes.CDLL(str(compile_library(
+        tmp_path, CompileOptions(werror=True, extra_flags=KERNEL_SETS[kset]))))
+    f32 = np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")
+    lib.decoder_predict_batch.argtypes = [f32, f32, ctypes.c_int]
+    x = np.random.default_rng(6).normal(size=(12, 40)).astype(np.float32)
+    out = np.empty((12, spec.n_outputs), np.float32)
+    assert lib.decoder_predict_batch(x, out, 12) == 0
     assert np.max(np.abs(out - forward(spec, x))) <= 1e-5

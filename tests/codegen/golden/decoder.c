@@ -9,7 +9,7 @@
  *   layer 0  Conv2D          (3, 3, 1) -> (2, 2, 3)     dense, 100.0% nonzero
  *   layer 1  MaxPool2D       (2, 2, 3) -> (1, 1, 3)     -
  *   layer 2  Flatten         (1, 1, 3) -> (3,)          -
- *   layer 3  Dense                (3,) -> (5,)          sparse, 40.0% nonzero
+ *   layer 3  Dense                (3,) -> (5,)          split, 40.0% nonzero
  *   layer 4  Dense                (5,) -> (2,)          dense, 100.0% nonzero
  *
  * Weights are stored [in][out] (Dense) and [kh][kw][c_in][c_out] (Conv2D), outputs
@@ -122,10 +122,25 @@ static const float layer0_kernel[2][2][1][8] VEC_ALIGN = {
     },
 };
 
-/* layer 3 Dense bias [out=5] */
-static const float layer3_bias[5] = {
-    -0.209999993f, 0.063000001f, -0.116999999f, 0.0780000016f, 0.185000002f,
+/* layer 3 Dense bias [out=5, zero-padded to 8] */
+static const float layer3_bias[8] VEC_ALIGN = {
+    -0.209999993f, 0.063000001f, -0.116999999f, 0.0780000016f, 0.185000002f, 0.0f, 0.0f, 0.0f,
 };
+
+#if USE_AVX2 || USE_AVX512
+/* layer 3 Dense kernel [in=3][out=5, zero-padded to 8] (x86 SIMD kernels only) */
+static const float layer3_kernel[3][8] VEC_ALIGN = {
+    {
+        0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f,
+    },
+    {
+        0.0f, 0.828999996f, -0.331999987f, 0.600000024f, 0.0f, 0.0f, 0.0f, 0.0f,
+    },
+    {
+        -0.479000002f, 0.606000006f, 0.0f, 0.0f, -0.694000006f, 0.0f, 0.0f, 0.0f,
+    },
+};
+#endif
 
 /* layer 3: nonzero weights of output o are start[o] .. start[o + 1] - 1 */
 static const int layer3_start[6] = {
@@ -295,7 +310,7 @@ static void layer0_conv2d_maxpool(const float *restrict x, float *restrict y)
     layer1_maxpool(t, y);
 }
 
-/* layer 3: Dense 3 -> 5, relu; sparse: 6 of 15 weights nonzero (40.0%) */
+/* layer 3: Dense 3 -> 5, relu; split: 6 of 15 weights nonzero (40.0%) */
 static void layer3_dense_sparse(const float *restrict x, float *restrict y)
 {
     for (int o = 0; o < 5; ++o) {
@@ -426,6 +441,28 @@ static AVX2_TARGET void layer0_conv2d_maxpool_avx2(const float *restrict x, floa
     }
 }
 
+/* layer 3, avx2: Dense 3 -> 5 */
+static AVX2_TARGET void layer3_dense_avx2(const float *restrict x, float *restrict y)
+{
+    const float *w = &layer3_kernel[0][0]; /* row k: w + k * 8 */
+    int k;
+    const __m256 zero = _mm256_setzero_ps();
+    { /* outputs 0 .. 4 */
+        __m256 a0_0 = _mm256_load_ps(layer3_bias + 0);
+        __m256 a1_0 = _mm256_setzero_ps();
+        __m256 a2_0 = _mm256_setzero_ps();
+        for (k = 0; k + 2 < 3; k += 3) {
+            const __m256 s0 = _mm256_set1_ps(x[k]);
+            a0_0 = _mm256_fmadd_ps(_mm256_load_ps(w + (k) * 8 + 0), s0, a0_0);
+            const __m256 s1 = _mm256_set1_ps(x[k + 1]);
+            a1_0 = _mm256_fmadd_ps(_mm256_load_ps(w + (k + 1) * 8 + 0), s1, a1_0);
+            const __m256 s2 = _mm256_set1_ps(x[k + 2]);
+            a2_0 = _mm256_fmadd_ps(_mm256_load_ps(w + (k + 2) * 8 + 0), s2, a2_0);
+        }
+        _mm256_maskstore_ps(y + 0, _mm256_setr_epi32(-1, -1, -1, -1, -1, 0, 0, 0), _mm256_max_ps(_mm256_add_ps(_mm256_add_ps(a0_0, a1_0), a2_0), zero));
+    }
+}
+
 /* layer 4, avx2: Dense 5 -> 2 */
 static AVX2_TARGET void layer4_dense_avx2(const float *restrict x, float *restrict y)
 {
@@ -465,7 +502,7 @@ static AVX2_TARGET void forward_avx2(const float *in, float *out)
     preprocess(in, a);
     layer0_conv2d_maxpool_avx2(a, b); /* layers 0 and 1 */
     /* layer 2: Flatten: row-major [H][W][C] is already flat */
-    layer3_dense_sparse(b, a);
+    layer3_dense_avx2(b, a);
     layer4_dense_avx2(a, b);
     softmax(b, 2); /* layer 4 activation */
     memcpy(out, b, 2 * sizeof(float));
@@ -515,6 +552,28 @@ static AVX512_TARGET void layer0_conv2d_maxpool_avx512(const float *restrict x, 
     }
 }
 
+/* layer 3, avx512: Dense 3 -> 5 */
+static AVX512_TARGET void layer3_dense_avx512(const float *restrict x, float *restrict y)
+{
+    const float *w = &layer3_kernel[0][0]; /* row k: w + k * 8 */
+    int k;
+    const __m512 zero = _mm512_setzero_ps();
+    { /* outputs 0 .. 4 */
+        __m512 a0_0 = _mm512_maskz_loadu_ps((__mmask16)0x00ff, layer3_bias + 0);
+        __m512 a1_0 = _mm512_setzero_ps();
+        __m512 a2_0 = _mm512_setzero_ps();
+        for (k = 0; k + 2 < 3; k += 3) {
+            const __m512 s0 = _mm512_set1_ps(x[k]);
+            a0_0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps((__mmask16)0x00ff, w + (k) * 8 + 0), s0, a0_0);
+            const __m512 s1 = _mm512_set1_ps(x[k + 1]);
+            a1_0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps((__mmask16)0x00ff, w + (k + 1) * 8 + 0), s1, a1_0);
+            const __m512 s2 = _mm512_set1_ps(x[k + 2]);
+            a2_0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps((__mmask16)0x00ff, w + (k + 2) * 8 + 0), s2, a2_0);
+        }
+        _mm512_mask_storeu_ps(y + 0, (__mmask16)0x001f, _mm512_max_ps(_mm512_add_ps(_mm512_add_ps(a0_0, a1_0), a2_0), zero));
+    }
+}
+
 /* layer 4, avx512: Dense 5 -> 2 */
 static AVX512_TARGET void layer4_dense_avx512(const float *restrict x, float *restrict y)
 {
@@ -554,7 +613,7 @@ static AVX512_TARGET void forward_avx512(const float *in, float *out)
     preprocess(in, a);
     layer0_conv2d_maxpool_avx512(a, b); /* layers 0 and 1 */
     /* layer 2: Flatten: row-major [H][W][C] is already flat */
-    layer3_dense_sparse(b, a);
+    layer3_dense_avx512(b, a);
     layer4_dense_avx512(a, b);
     softmax(b, 2); /* layer 4 activation */
     memcpy(out, b, 2 * sizeof(float));

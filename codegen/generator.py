@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 # Bump when the generated code changes in a way that matters (it keys the C engine cache).
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 GENERATOR_ID = f"neurogrs-codegen/{GENERATOR_VERSION}"
 
 SPARSE_MODES = ("auto", "dense", "sparse")

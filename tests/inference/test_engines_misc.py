@@ -240,3 +240,15 @@ def test_cli_bench_json(nn2_artifact, capsys):
                  "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert [r["path"] for r in res["rows"]] == ["numpy", "numba", "c", "c (in C)"]
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba", "c"])
+def test_read_only_frames_accepted(engine, nn2_artifact):
+    """The fast paths take only writable C-contiguous float32 arrays; a read-only frame or
+    batch goes through the checked path and gives the same answer."""
+    eng = load_engine(nn2_artifact, engine)
+    x = np.random.default_rng(3).normal(size=(4, eng.n_inputs)).astype(np.float32)
+    ro = x.copy()
+    ro.setflags(write=False)
+    np.testing.assert_array_equal(eng.predict(ro[1]), eng.predict(x[1]))
+    np.testing.assert_array_equal(eng.predict_batch(ro), eng.predict_batch(x))

@@ -131,8 +131,12 @@ def _session_file(n_inputs: int, directory: Path) -> Path:
 
 
 def _one_run(target: dict, session: Path, name: str, speed: str, frames: int, deadline_s: float,
-             timeout_s: float, on_first: Any = None) -> dict:
-    """Replay `frames` frames at `speed` through `target`; listen here; return the stats."""
+             timeout_s: float, on_first: Any = None, on_tenth: Any = None) -> dict:
+    """Replay `frames` frames at `speed` through `target`; listen here; return the stats.
+
+    on_first(): called once after the first min(10,000, frames/10) predictions (warmed up);
+    on_tenth(k): called after k tenths of `frames` have been answered (k = 1..10)."""
+    tenth = max(1, frames // 10)
     from neurogrs.stream.client import Subscriber
 
     lat: list[int] = []
@@ -158,6 +162,8 @@ def _one_run(target: dict, session: Path, name: str, speed: str, frames: int, de
                     first_ns = last_ns
                 if on_first is not None and len(lat) == min(10_000, frames // 10 or 1):
                     on_first()
+                if on_tenth is not None and len(lat) % tenth == 0:
+                    on_tenth(len(lat) // tenth)
             elif isinstance(msg, P.ErrorReport):
                 reported += 1
             elif isinstance(msg, P.EndOfStream):
@@ -238,10 +244,13 @@ def run_bench(cfg: BenchConfig, log: TextIO = sys.stderr) -> dict:
                 if cfg.soak_frames and (best or cfg.soak_rate):
                     soak_rate = int(cfg.soak_rate or best * SOAK_MARGIN)
                     rss: dict[str, int] = {"start": proc.rss_bytes()}
+                    tenths: list[float] = []  # RSS after each tenth of the soak: a trend shows
                     r = run(f"soak@{soak_rate}", float(soak_rate), cfg.soak_frames,
-                            on_first=lambda: rss.__setitem__("start", proc.rss_bytes()))
+                            on_first=lambda: rss.__setitem__("start", proc.rss_bytes()),
+                            on_tenth=lambda k: tenths.append(proc.rss_bytes() / 2**20))
                     r["rss_start_mb"] = rss["start"] / 2**20
                     r["rss_end_mb"] = proc.rss_bytes() / 2**20
+                    r["rss_tenths_mb"] = tenths
                     results["soak"] = r
             finally:
                 code = proc.stop()
@@ -276,6 +285,9 @@ def format_table(results: dict) -> str:
     if s:
         lines.append(f"soak: {s['sent']} frames, lost {s['lost']}, {s['rate_fps']:.0f} frames/s, "
                      f"service RSS {s['rss_start_mb']:.1f} -> {s['rss_end_mb']:.1f} MiB")
+        if s.get("rss_tenths_mb"):
+            lines.append("soak: service RSS after each tenth (MiB): "
+                         + " ".join(f"{x:.1f}" for x in s["rss_tenths_mb"]))
     c = results["config"]
     lines.append(f"engine={c['engine']} deadline={c['deadline_ms']:g} ms; latency = t_src "
                  "(restamped at send) -> received by the listener; lost = sent - received")

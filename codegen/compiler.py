@@ -14,6 +14,7 @@ from pathlib import Path
 from neurogrs.errors import CompilerError
 
 __all__ = [
+    "KERNEL_SETS",
     "BASE_FLAGS",
     "WARN_FLAGS",
     "CompileOptions",
@@ -27,6 +28,15 @@ __all__ = [
 BASE_FLAGS = ("-O3", "-std=c99")
 WARN_FLAGS = ("-Wall", "-Wextra")
 _TIMEOUT_S = 300
+
+# Build-time caps on the kernel sets the generated library may pick at run time: "auto"
+# keeps them all (AVX-512F, AVX2+FMA, 4-wide vectors, plain C99; see docs/codegen.md).
+KERNEL_SETS = {
+    "auto": (),
+    "avx2": ("-DNEUROGRS_NO_AVX512",),
+    "vector4": ("-DNEUROGRS_NO_AVX512", "-DNEUROGRS_NO_AVX2"),
+    "plain": ("-DNEUROGRS_NO_VECTORS",),
+}
 
 INSTALL_HINT = (
     "install a C compiler: `apt-get install gcc` (Debian/Ubuntu), `dnf install gcc` "

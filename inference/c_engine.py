@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from neurogrs.codegen.compiler import (
+    KERNEL_SETS,
     CompileOptions,
     compile_library,
     compile_pyext,
@@ -135,7 +136,9 @@ def _load_pyext(lib: Path):
 
 class CEngine(Engine):
     """Generated C. Options: prefix, sparse ('auto'|'dense'|'sparse'), march_native,
-    cache_dir, cc, binding ('auto'|'ctypes').
+    cache_dir, cc, binding ('auto'|'ctypes'), kernels ('auto'|'avx2'|'vector4'|'plain':
+    the widest kernel set the library may use; e.g. 'avx2' keeps AVX-512 out on CPUs where
+    it lowers the clock).
 
     predict() goes through a small generated CPython binding when it could be built
     (`binding="auto"`), else through ctypes; predict_batch() and bench_in_c() always use
@@ -155,12 +158,16 @@ class CEngine(Engine):
         cache_dir: str | os.PathLike | None = None,
         cc: str | None = None,
         binding: str = "auto",
+        kernels: str = "auto",
     ) -> None:
         super().__init__(spec, model_hash)
         if binding not in ("auto", "ctypes"):
             raise EngineError(f"binding={binding!r}: choose 'auto' or 'ctypes'")
+        if kernels not in KERNEL_SETS:
+            raise EngineError(f"kernels={kernels!r}: choose one of {tuple(KERNEL_SETS)}")
         self.codegen_options = CodegenOptions(prefix=prefix, sparse=sparse)
-        self.compile_options = CompileOptions(march_native=march_native, cc=cc)
+        self.compile_options = CompileOptions(march_native=march_native, cc=cc,
+                                              extra_flags=KERNEL_SETS[kernels])
         self.library_path = build_cached(spec, model_hash, self.codegen_options,
                                          self.compile_options, cache_dir)
         try:

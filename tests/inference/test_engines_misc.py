@@ -252,3 +252,19 @@ def test_read_only_frames_accepted(engine, nn2_artifact):
     ro.setflags(write=False)
     np.testing.assert_array_equal(eng.predict(ro[1]), eng.predict(x[1]))
     np.testing.assert_array_equal(eng.predict_batch(ro), eng.predict_batch(x))
+
+
+def test_c_kernel_set_cap(tmp_path):
+    """kernels= caps the set the library may pick; every cap agrees with numpy."""
+    spec = zoo("cnn1", 20, 22)
+    x = np.random.default_rng(4).normal(size=(8, spec.n_inputs)).astype(np.float32)
+    ref = forward(spec, x)
+    got = {}
+    for cap in ("auto", "vector4", "plain"):
+        eng = CEngine(spec, spec.content_hash(), kernels=cap, cache_dir=tmp_path / "c")
+        got[cap] = eng.kernels
+        assert np.max(np.abs(eng.predict_batch(x) - ref)) <= TOL
+    assert got["vector4"] == "vector4" and got["plain"] == "plain"
+    assert got["auto"] in ("avx512f", "avx2+fma", "vector4")
+    with pytest.raises(EngineError):
+        CEngine(spec, spec.content_hash(), kernels="avx9000", cache_dir=tmp_path / "c")

@@ -183,7 +183,8 @@ def _vector_body(i: int, rows: int, n_out: int, read: str, relu: bool,
     q = (n_out + 3) // 4
     split = q <= SPLIT_MAX_VECTORS and rows >= 2
     lines = [
-        f"    const vec4 *w = (const vec4 *)layer{i}_kernel; /* row k: vectors w[k * {stride}] .. */",
+        f"    const vec4 *w = (const vec4 *)layer{i}_kernel; "
+        f"/* row k: vectors w[k * {stride}] .. */",
         f"    vec4 acc[{q}];",
     ]
     if split:

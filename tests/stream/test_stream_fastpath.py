@@ -24,7 +24,7 @@ from stream_helpers import RECV_TIMEOUT_S
 
 sessions = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,20}", fullmatch=True)
 finite32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
-any_value = st.one_of(st.none(), st.booleans(), st.integers(-2**64, 2**64), st.floats(),
+any_value = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**64 - 1), st.floats(),
                       st.text(max_size=8), st.binary(max_size=16),
                       st.lists(st.integers(-5, 300), max_size=3))
 FRAME_KEYS = ("v", "session", "seq", "t_src_ns", "dtype", "shape", "data")

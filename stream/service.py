@@ -171,7 +171,7 @@ class Service:
 
                 keys.configure_server(self._sub, cfg.curve_dir)
                 keys.configure_server(self._pub, cfg.curve_dir)
-            self._send_pred = P.socket_io(self._pub)[0]
+            self._send = P.socket_io(self._pub)[0]  # two-part messages out (fast path)
             self.endpoints["frames"] = P.parse_endpoint(cfg.frames, "bind").apply(self._sub)
             self.endpoints["predictions"] = P.parse_endpoint(cfg.predictions, "bind").apply(self._pub)
             self._warm()
@@ -320,7 +320,7 @@ class Service:
         m = self.metrics
         m.frames_dropped.labels(reason="bad_input").inc()
         m.bad_input.labels(kind=exc.reason).inc()
-        self._pub.send_multipart(P.encode_error(exc.session, exc.seq, exc.reason, exc.detail))
+        self._send(P.encode_error(exc.session, exc.seq, exc.reason, exc.detail))
 
     def _decode(self, parts: list, t_recv: int) -> "_Accepted | P.EndOfStream | None":
         topic = parts[0] if parts else b""
@@ -353,7 +353,7 @@ class Service:
         self._obs_decode(time.perf_counter() - t0)
         if t_recv - frame.t_src_ns > self._deadline_ns:
             self.metrics.frames_dropped.labels(reason="stale").inc()
-            self._pub.send_multipart(P.encode_error(
+            self._send(P.encode_error(
                 frame.session, frame.seq, STALE,
                 f"arrived {(t_recv - frame.t_src_ns) / 1e6:.3f} ms after t_src, deadline "
                 f"{self._deadline_ns / 1e6:g} ms"))
@@ -404,11 +404,11 @@ class Service:
         self._obs_e2e(e2e / 1e9 if e2e > 0 else 0.0)
         if late:
             m.deadline_misses.value += 1
-        self._send_pred(parts)
+        self._send(parts)
         self._obs_publish(time.perf_counter() - t1)
 
     def _forward_end(self, end: P.EndOfStream) -> None:
         self.metrics.end_of_stream.inc()
         if self._sessions.pop(end.session, None) is not None:  # a new stream may restart seq
             self.metrics.sessions_active.set(len(self._sessions))
-        self._pub.send_multipart(P.encode_end(end.session, end.seq, end.frames, end.t_src_ns))
+        self._send(P.encode_end(end.session, end.seq, end.frames, end.t_src_ns))

@@ -492,6 +492,10 @@ class NumbaEngine(Engine):
         # Hot path: numba's dispatcher accepts only a C-contiguous, writable float32 1-D
         # array (TypeError otherwise) and the kernel checks the length before reading
         # anything (ValueError); anything else takes the checked path, which explains.
+        if type(frame) is np.ndarray and not frame.flags.writeable:
+            # a received buffer is read-only: numba has no read-only signature here, and the
+            # failed dispatch + fallback would cost ~50 us; a copy costs well under 1 us
+            frame = frame.copy()
         try:
             return self._one(frame)
         except (TypeError, ValueError):

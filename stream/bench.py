@@ -7,7 +7,8 @@ reported on error.<session>). Service only: a ladder of paced rates; the maximum
 rate is the highest with nothing lost, no deadline miss and p99 <= deadline / 4; then a
 soak at 80 % of that rate with the service's resident memory read at the start and the
 end. Latency = t_src (restamped at send) -> receipt by the listener. lost = sent -
-predictions received; reported = error reports received (accounted drops); misses =
+predictions received; reported = error reports received plus the `skipped` counts of
+predictions (accounted drops); misses =
 latency > deadline; cpu_us = the target process's CPU time per frame handled (from /proc:
 robust to a shared machine).
 """
@@ -157,6 +158,7 @@ def _one_run(target: dict, session: Path, name: str, speed: str, frames: int, de
                 continue
             if isinstance(msg, P.Prediction):
                 lat.append(sub.received_ns - msg.t_src_ns)
+                reported += msg.skipped  # conflated frames this prediction superseded
                 last_ns = sub.received_ns
                 if not first_ns:
                     first_ns = last_ns

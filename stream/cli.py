@@ -38,8 +38,11 @@ def register(sub: "argparse._SubParsersAction") -> None:
                                    "session, report online accuracy against its labels and "
                                    "latency percentiles (t_src -> received).")
     p.add_argument("--predictions", default=">tcp://127.0.0.1:5556", help="service endpoint")
-    p.add_argument("--session", metavar="FILE", help="recorded session (labels for accuracy)")
-    p.add_argument("--session-name", metavar="NAME", help="listen to this session only")
+    p.add_argument("--session", metavar="FILE",
+                   help="recorded session: score online accuracy (with balanced accuracy and "
+                        "the majority baseline) against its labels; stop at its end-of-stream")
+    p.add_argument("--session-name", metavar="NAME",
+                   help="listen to this session only; stop at its end-of-stream")
     p.add_argument("--json", action="store_true", help="one JSON object per prediction")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     p.add_argument("--count", type=int, help="stop after N predictions")
@@ -149,8 +152,8 @@ def _listen(args: argparse.Namespace) -> int:
                 tally.add(msg, sub.received_ns)
                 if isinstance(msg, P.Prediction) and not args.quiet:
                     print(format_prediction(msg, sub.received_ns, args.json), file=out)
-                elif isinstance(msg, P.EndOfStream) and args.session_name is not None:
-                    break
+                elif isinstance(msg, P.EndOfStream) and (args.session_name or args.session):
+                    break  # the one stream we score or follow has ended
         except KeyboardInterrupt:
             pass
     print_summary(tally.summary(), sys.stderr if not args.quiet else out)

@@ -33,6 +33,7 @@ class Tally:
     _seq: list = field(default_factory=list)
     _pred: list = field(default_factory=list)
     late: int = 0
+    skipped: int = 0
     errors: dict = field(default_factory=dict)
     ends: list = field(default_factory=list)
 
@@ -42,6 +43,7 @@ class Tally:
             self._seq.append(msg.seq)
             self._pred.append(msg.label)
             self.late += bool(msg.late)
+            self.skipped += msg.skipped
         elif isinstance(msg, P.ErrorReport):
             self.errors[msg.reason] = self.errors.get(msg.reason, 0) + 1
         elif isinstance(msg, P.EndOfStream):
@@ -56,11 +58,13 @@ class Tally:
 
     def summary(self) -> dict:
         out: dict[str, Any] = {"predictions": self.count, "late": self.late,
-                               "errors": dict(self.errors), "end_of_stream": list(self.ends)}
+                               "skipped": self.skipped, "errors": dict(self.errors),
+                               "end_of_stream": list(self.ends)}
         out["latency_s"] = latency_percentiles(self.latencies_s())
         if self.ends:  # frames the source says it sent but that got neither answer nor report
             sent = sum(e["frames_sent"] for e in self.ends)
-            out["unaccounted"] = sent - self.count - sum(self.errors.values())
+            out["unaccounted"] = (sent - self.count - self.skipped
+                                  - sum(self.errors.values()))
         if self.labels is not None and self.count:
             seq = np.asarray(self._seq, dtype=np.int64)
             y_true = np.asarray(self.labels)[seq % len(self.labels)]
@@ -68,6 +72,11 @@ class Tally:
             out["accuracy"] = float(np.mean(y_true == y_pred))
             recalls = [float(np.mean(y_pred[y_true == c] == c)) for c in np.unique(y_true)]
             out["balanced_accuracy"] = float(np.mean(recalls))
+            # the majority-class baseline of the recording, beside accuracy (honest numbers)
+            majority = int(np.bincount(np.asarray(self.labels)).argmax())
+            out["baseline_accuracy"] = float(np.mean(y_true == majority))
+            out["beats_baseline"] = bool(out["accuracy"] > out["baseline_accuracy"]
+                                         and out["balanced_accuracy"] > 1.0 / max(len(recalls), 1))
         return out
 
 

@@ -126,6 +126,7 @@ class Prediction(NamedTuple):
     probs: tuple[float, ...]
     model: str
     late: bool
+    skipped: int = 0  # frames of this session conflated (unanswered) since the last prediction
 
 
 @dataclass(frozen=True)
@@ -477,6 +478,8 @@ def encode_prediction(p: Prediction) -> list[bytes]:
         "model": p.model,
         "late": bool(p.late),
     }
+    if p.skipped:
+        body["skipped"] = int(p.skipped)
     return [topic(PRED_PREFIX, p.session), _pack(body)]
 
 
@@ -490,16 +493,19 @@ class PredictionEncoder:
         self._topics: dict[str, bytes] = {}
 
     def encode(self, session: str, seq: int, t_src_ns: int, t_recv_ns: int, t_pub_ns: int,
-               label: int, probs: list, late: bool) -> list[bytes]:
+               label: int, probs: list, late: bool, skipped: int = 0) -> list[bytes]:
         """`probs` a list of Python floats (ndarray.tolist()); the ints are Python ints."""
         t = self._topics.get(session)
         if t is None:
             t = topic(PRED_PREFIX, session)
             if len(self._topics) < 4096:
                 self._topics[session] = t
-        return [t, self._pack({"v": VERSION, "session": session, "seq": seq, "t_src_ns": t_src_ns,
-                               "t_recv_ns": t_recv_ns, "t_pub_ns": t_pub_ns, "label": label,
-                               "probs": probs, "model": self.model, "late": late})]
+        body = {"v": VERSION, "session": session, "seq": seq, "t_src_ns": t_src_ns,
+                "t_recv_ns": t_recv_ns, "t_pub_ns": t_pub_ns, "label": label,
+                "probs": probs, "model": self.model, "late": late}
+        if skipped:
+            body["skipped"] = skipped
+        return [t, self._pack(body)]
 
 
 _FAST_PRED_TOPICS: dict[bytes, str] = {}  # valid prediction topics seen -> session (bounded)
@@ -537,10 +543,13 @@ def _decode_prediction_fast(parts: Sequence[bytes], max_bytes: int) -> Predictio
             and type(label) is int and type(probs) is list and 0 <= label < len(probs)
             and type(model) is str and type(late) is bool):
         return None
+    skipped = g("skipped", 0)
+    if not (type(skipped) is int and 0 <= skipped <= _INT64_MAX):
+        return None
     for x in probs:
         if type(x) is not float:
             return None
-    return Prediction(session, seq, t_src, t_recv, t_pub, label, tuple(probs), model, late)
+    return Prediction(session, seq, t_src, t_recv, t_pub, label, tuple(probs), model, late, skipped)
 
 
 def decode_prediction(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Prediction:
@@ -565,7 +574,11 @@ def decode_prediction(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_
         raise BadMessage("bad_field", f"label {label} out of range for {len(probs)} probs", session, seq)
     if not isinstance(model, str) or not isinstance(late, bool):
         raise BadMessage("bad_field", "model must be a string and late a boolean", session, seq)
-    return Prediction(session, seq, ts[0], ts[1], ts[2], label, tuple(float(x) for x in probs), model, late)
+    skipped = obj.get("skipped", 0)
+    if not _is_int(skipped) or not 0 <= skipped <= _INT64_MAX:
+        raise BadMessage("bad_field", "skipped must be a non-negative integer", session, seq)
+    return Prediction(session, seq, ts[0], ts[1], ts[2], label, tuple(float(x) for x in probs),
+                      model, late, int(skipped))
 
 
 # ----------------------------------------------------------------------------- errors

@@ -306,12 +306,16 @@ class Service:
             if isinstance(item, _Accepted):
                 newest[item.frame.session] = i
         conflated = self._conflated
+        skipped: dict[str, int] = {}
         for i, item in enumerate(decoded):
             if isinstance(item, _Accepted):
-                if newest[item.frame.session] == i:
-                    self._answer(item.frame, item.t_recv)
+                session = item.frame.session
+                if newest[session] == i:
+                    # the prediction tells clients how many frames it superseded
+                    self._answer(item.frame, item.t_recv, skipped.pop(session, 0))
                 else:
                     conflated.inc()
+                    skipped[session] = skipped.get(session, 0) + 1
             elif isinstance(item, P.EndOfStream):
                 self._forward_end(item)
 
@@ -379,7 +383,7 @@ class Service:
                                frame.session, frame.seq)
         self.metrics.frames_dropped.labels(reason="seq_gap").inc(frame.seq - last - 1)
 
-    def _answer(self, frame: P.Frame, t_recv: int) -> None:
+    def _answer(self, frame: P.Frame, t_recv: int, skipped: int = 0) -> None:
         m = self.metrics
         t0 = time.perf_counter()
         x = frame.data
@@ -398,7 +402,7 @@ class Service:
         late = e2e > self._deadline_ns
         plist = probs.tolist()
         parts = self._encoder.encode(frame.session, frame.seq, frame.t_src_ns, t_recv, t_pub,
-                                     int(probs.argmax()), plist, late)
+                                     int(probs.argmax()), plist, late, skipped)
         # counters first, so whoever holds the prediction sees them updated
         m.predictions_published.value += 1
         self._obs_e2e(e2e / 1e9 if e2e > 0 else 0.0)

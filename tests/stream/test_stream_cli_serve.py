@@ -155,7 +155,8 @@ def test_replay_serve_listen_end_to_end(procs, artifact_dir, tmp_path):
     summary = lis.json_line("summary", timeout=60)
     assert lis.wait() == 0
     # every frame answered, or (on a badly overloaded machine) reported stale: none vanish
-    assert summary["predictions"] + sum(summary["errors"].values()) == T
+    assert summary["predictions"] + summary["skipped"] + sum(summary["errors"].values()) == T
+    assert summary["unaccounted"] == 0
     assert summary["predictions"] >= T // 2
     assert summary["end_of_stream"] == [{"session": "rec", "frames_sent": T}]
     assert 0.0 <= summary["accuracy"] <= 1.0 and 0.0 <= summary["balanced_accuracy"] <= 1.0

@@ -22,6 +22,8 @@ def test_accuracy_uses_seq_mod_T_and_balanced_accuracy():
     # truth 0,0,0,1,0,0,0,1; predictions right except seq 7 (truth 1, predicted 0)
     assert s["accuracy"] == pytest.approx(7 / 8)
     assert s["balanced_accuracy"] == pytest.approx((6 / 6 + 1 / 2) / 2)
+    assert s["baseline_accuracy"] == pytest.approx(6 / 8)  # always answering class 0
+    assert s["beats_baseline"] is True
     assert s["latency_s"]["p50"] == pytest.approx(1e-3)
 
 
@@ -38,3 +40,13 @@ def test_errors_and_end_counted():
 def test_format_prediction():
     line = format_prediction(_pred(4, 1, t_src=0), 2_500_000, as_json=False)
     assert "seq=4" in line and "latency=2.500 ms" in line
+
+
+def test_skipped_frames_are_accounted():
+    t = Tally()
+    t.add(_pred(0, 0), 0)
+    t.add(_pred(3, 0)._replace(skipped=2), 0)  # seq 1 and 2 conflated by the service
+    t.add(P.ErrorReport("s", 4, "stale", ""), 0)
+    t.add(P.EndOfStream("s", 5, 0, 5), 0)
+    s = t.summary()
+    assert s["skipped"] == 2 and s["unaccounted"] == 0

@@ -155,3 +155,16 @@ def test_parse_endpoint_rejects(text):
 def test_bad_session_names(name):
     with pytest.raises(ConfigError):
         P.check_session_name(name)
+
+
+def test_prediction_skipped_field_round_trips_and_is_optional():
+    from neurogrs.stream.protocol import Prediction, PredictionEncoder, decode_prediction, encode_prediction
+
+    p = Prediction("s1", 7, 1, 2, 3, 1, (0.25, 0.75), "ab" * 32, False, skipped=4)
+    assert decode_prediction(encode_prediction(p)) == p
+    fast = PredictionEncoder("ab" * 32).encode("s1", 7, 1, 2, 3, 1, [0.25, 0.75], False, 4)
+    assert fast == encode_prediction(p)
+    plain = p._replace(skipped=0)
+    parts = encode_prediction(plain)
+    assert b"skipped" not in parts[1]  # absent when zero: byte-identical to the original v1
+    assert decode_prediction(parts).skipped == 0

@@ -177,6 +177,9 @@ def test_policy_latest_drains_all_answers_every(ctx, start_service, engine, poli
     assert [p.seq for p in preds(msgs)] == expected
     conflated = svc.value("neurogrs_frames_dropped_total", {"reason": "conflated"})
     assert conflated == 10 - len(expected)
+    # every frame is accounted for on the wire too: answered, or counted in `skipped`
+    assert sum(p.skipped for p in preds(msgs)) == conflated
+    assert len(preds(msgs)) + sum(p.skipped for p in preds(msgs)) == 10
     assert svc.value("neurogrs_frames_received_total") == 10
     sub.close()
 

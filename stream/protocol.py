@@ -380,6 +380,19 @@ _isfinite = np.isfinite
 _unpackb = msgpack.unpackb
 
 
+def _cached_session(cache: dict[bytes, str], topic_b: bytes, prefix: bytes) -> str | None:
+    """The session of a valid `<prefix><session>` topic (memoised, bounded), else None."""
+    session = cache.get(topic_b)
+    if session is None:
+        try:
+            session = _topic_session(topic_b, prefix)
+        except BadMessage:
+            return None
+        if len(cache) < 1024:
+            cache[topic_b] = session
+    return session
+
+
 def _decode_frame_fast(parts: Sequence[bytes], n_inputs: int | None, max_bytes: int) -> Frame | None:
     """A valid frame in one pass, or None when anything is unusual (never raises)."""
     if not _NATIVE_F4 or len(parts) != 2:
@@ -387,14 +400,9 @@ def _decode_frame_fast(parts: Sequence[bytes], n_inputs: int | None, max_bytes: 
     topic_b, body = parts
     if type(topic_b) is not bytes or type(body) is not bytes or len(body) > max_bytes:
         return None
-    session = _FAST_TOPICS.get(topic_b)
+    session = _cached_session(_FAST_TOPICS, topic_b, FRAME_PREFIX)
     if session is None:
-        try:
-            session = _topic_session(topic_b, FRAME_PREFIX)
-        except BadMessage:
-            return None
-        if len(_FAST_TOPICS) < 1024:
-            _FAST_TOPICS[topic_b] = session
+        return None
     try:  # the same limits as _unpack (str/bin lengths are bounded by len(body) <= max_bytes)
         obj = _unpackb(body, max_array_len=MAX_INPUTS, max_map_len=64, max_ext_len=0)
     except Exception:
@@ -518,14 +526,9 @@ def _decode_prediction_fast(parts: Sequence[bytes], max_bytes: int) -> Predictio
     topic_b, body = parts
     if type(topic_b) is not bytes or type(body) is not bytes or len(body) > max_bytes:
         return None
-    session = _FAST_PRED_TOPICS.get(topic_b)
+    session = _cached_session(_FAST_PRED_TOPICS, topic_b, PRED_PREFIX)
     if session is None:
-        try:
-            session = _topic_session(topic_b, PRED_PREFIX)
-        except BadMessage:
-            return None
-        if len(_FAST_PRED_TOPICS) < 1024:
-            _FAST_PRED_TOPICS[topic_b] = session
+        return None
     try:
         obj = _unpackb(body, max_array_len=MAX_INPUTS, max_map_len=64, max_ext_len=0)
     except Exception:

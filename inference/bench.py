@@ -44,12 +44,15 @@ class BenchSettings:
     keras_frames: int = 200
     seed: int = 0
     peers: bool = True
+    gap_ms: float = 0.0  # idle time between frames (a live session's cadence), not timed
 
     def __post_init__(self) -> None:
         if int(self.frames) < 10:
             raise ConfigError(f"frames={self.frames} must be >= 10")
         if int(self.keras_frames) < 1:
             raise ConfigError(f"keras_frames={self.keras_frames} must be >= 1")
+        if not 0.0 <= float(self.gap_ms) <= 1000.0:
+            raise ConfigError(f"gap_ms={self.gap_ms} must be in [0, 1000]")
 
 
 @dataclass
@@ -62,8 +65,13 @@ class BenchRow:
     note: str = ""
 
 
-def time_calls(fn: Callable[[np.ndarray], object], frames: np.ndarray) -> np.ndarray:
-    """Nanoseconds of fn(frame) for each frame, one call per frame (GC paused)."""
+def time_calls(fn: Callable[[np.ndarray], object], frames: np.ndarray,
+               gap_s: float = 0.0) -> np.ndarray:
+    """Nanoseconds of fn(frame) for each frame, one call per frame (GC paused).
+
+    gap_s > 0 sleeps that long before each call (outside the timed region), as frames of a
+    live session arrive: caches go cold and the core may sleep between calls."""
+    sleep = time.sleep
     ns = np.empty(len(frames), np.float64)
     clock = time.perf_counter_ns
     enabled = gc.isenabled()
@@ -71,6 +79,8 @@ def time_calls(fn: Callable[[np.ndarray], object], frames: np.ndarray) -> np.nda
     try:
         for i in range(len(frames)):
             f = frames[i]
+            if gap_s:
+                sleep(gap_s)
             t0 = clock()
             fn(f)
             ns[i] = clock() - t0
@@ -104,18 +114,18 @@ def _keras_model(spec: ModelSpec):
     return to_keras(spec)
 
 
-def _bench_keras(model, xs: np.ndarray, ref: np.ndarray) -> BenchRow:
+def _bench_keras(model, xs: np.ndarray, ref: np.ndarray, gap_s: float = 0.0) -> BenchRow:
     outs = []
 
     def call(x):
         outs.append(model(x[None], training=False))
 
-    ns = time_calls(call, xs)
+    ns = time_calls(call, xs, gap_s)
     got = np.concatenate([np.asarray(o) for o in outs])
     return _row("keras model(x)", ns, _diff(got, ref), f"{len(xs)} frames (ms per call)")
 
 
-def _bench_litert(model, xs: np.ndarray, ref: np.ndarray) -> BenchRow:
+def _bench_litert(model, xs: np.ndarray, ref: np.ndarray, gap_s: float = 0.0) -> BenchRow:
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
@@ -138,11 +148,11 @@ def _bench_litert(model, xs: np.ndarray, ref: np.ndarray) -> BenchRow:
         outs[k[0]] = it.get_tensor(i_out)[0]
         k[0] += 1
 
-    ns = time_calls(call, xs)
+    ns = time_calls(call, xs, gap_s)
     return _row("litert", ns, _diff(outs, ref), "Interpreter, num_threads=1")
 
 
-def _bench_onnx(model, xs: np.ndarray, ref: np.ndarray) -> BenchRow:
+def _bench_onnx(model, xs: np.ndarray, ref: np.ndarray, gap_s: float = 0.0) -> BenchRow:
     try:
         import onnxruntime as ort
         import tf2onnx
@@ -169,7 +179,7 @@ def _bench_onnx(model, xs: np.ndarray, ref: np.ndarray) -> BenchRow:
         outs[k[0]] = sess.run(None, {name: x[None]})[0][0]
         k[0] += 1
 
-    ns = time_calls(call, xs)
+    ns = time_calls(call, xs, gap_s)
     return _row("onnxruntime", ns, _diff(outs, ref), "InferenceSession, 1 thread")
 
 
@@ -217,7 +227,7 @@ def run_inference_bench(
             k[0] += 1
 
         say(f"timing {label}: {s.frames} frames")
-        ns = time_calls(call, frames)
+        ns = time_calls(call, frames, s.gap_ms / 1e3)
         note = f"binding: {eng.binding}, kernels: {eng.kernels}" if label == "c" else ""
         rows.append(_row(label, ns, _diff(outs, ref), note))
         if label == "c":
@@ -244,11 +254,12 @@ def run_inference_bench(
             xs = spec.preprocessing.apply(frames)
             say(f"timing keras model(x): {s.keras_frames} frames")
             nk = min(s.keras_frames, s.frames)
-            rows.append(_peer("keras model(x)", _bench_keras, model, xs[:nk], ref[:nk]))
+            gap = s.gap_ms / 1e3
+            rows.append(_peer("keras model(x)", _bench_keras, model, xs[:nk], ref[:nk], gap))
             say("converting and timing litert")
-            rows.append(_peer("litert", _bench_litert, model, xs, ref))
+            rows.append(_peer("litert", _bench_litert, model, xs, ref, gap))
             say("converting and timing onnxruntime")
-            rows.append(_peer("onnxruntime", _bench_onnx, model, xs, ref))
+            rows.append(_peer("onnxruntime", _bench_onnx, model, xs, ref, gap))
 
     base = next((r for r in rows if r.path == "litert" and r.median_us), None)
     summary = spec.summary()
@@ -262,6 +273,7 @@ def run_inference_bench(
         "params": summary["params"],
         "nonzero_params": summary["nonzero_params"],
         "frames": s.frames,
+        "gap_ms": float(s.gap_ms),
         "c_batch_us_per_frame": batch_us,
         "rows": [{**asdict(r), "vs_litert": (r.median_us / base.median_us
                                              if base and r.median_us else None)}
@@ -276,7 +288,9 @@ def format_table(result: dict) -> str:
         f"structure {result['structure']}, FLOPs {result['flops']} "
         f"(effective {result['effective_flops']}), params {result['params']} "
         f"({result['nonzero_params']} nonzero)",
-        f"one frame per call, one thread; {result['frames']} random frames",
+        f"one frame per call, one thread; {result['frames']} random frames"
+        + (f"; {result['gap_ms']:g} ms idle before each call (c (in C) and the batch line "
+           "run back to back)" if result.get("gap_ms") else ""),
         "",
         f"{'path':<16}{'frames':>8}{'median us':>11}{'p99 us':>10}{'vs litert':>11}"
         f"{'max|d| vs numpy':>17}  note",

@@ -31,6 +31,9 @@ def register_bench(bench_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sparse", choices=("auto", "dense", "sparse"), default="auto",
                    help="C code for sparse layers (default auto)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random frames")
+    p.add_argument("--gap-ms", type=float, default=0.0, metavar="MS",
+                   help="idle time before each call, like frames of a live session (caches "
+                        "go cold); use fewer --frames, e.g. --gap-ms 20 --frames 150")
     p.set_defaults(func=_bench_inference)
 
 
@@ -40,7 +43,7 @@ def _bench_inference(args: argparse.Namespace) -> int:
 
     art = load_artifact(args.artifact)
     settings = BenchSettings(frames=args.frames, keras_frames=args.keras_frames,
-                             seed=args.seed, peers=not args.no_peers)
+                             seed=args.seed, peers=not args.no_peers, gap_ms=args.gap_ms)
     result = run_inference_bench(
         art.spec, art.hash, settings,
         engine_options={"march_native": args.march_native, "sparse": args.sparse},

@@ -268,3 +268,18 @@ def test_c_kernel_set_cap(tmp_path):
     assert got["auto"] in ("avx512f", "avx2+fma", "vector4")
     with pytest.raises(EngineError):
         CEngine(spec, spec.content_hash(), kernels="avx9000", cache_dir=tmp_path / "c")
+
+
+def test_bench_gap_idles_between_calls_outside_the_timing():
+    import time as _time
+
+    from neurogrs.errors import ConfigError
+    from neurogrs.inference.bench import BenchSettings, time_calls
+
+    frames = np.zeros((5, 3), np.float32)
+    t0 = _time.perf_counter()
+    ns = time_calls(lambda f: None, frames, gap_s=0.01)
+    assert _time.perf_counter() - t0 >= 0.05
+    assert ns.shape == (5,) and float(ns.max()) < 5e6  # the sleeps are not in the timings
+    with pytest.raises(ConfigError, match="gap_ms"):
+        BenchSettings(gap_ms=-1)

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from neurogrs.errors import NeurogrsError
 
-__all__ = ["main", "run", "build_parser"]
+__all__ = ["main", "run", "build_parser", "dispatch"]
 
 # Modules that contribute subcommands, in the order `--help` lists them.
 COMMAND_MODULES = (
@@ -66,8 +66,11 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return dispatch(build_parser().parse_args(argv))
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run a parsed command: errors become one line on stderr and exit code 2."""
     previous, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
         return int(args.func(args) or 0)

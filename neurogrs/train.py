@@ -128,29 +128,16 @@ class _Progress:
             self.bar.close()
 
 
-def _build(config: TrainConfig, session: Session, input_shape: tuple[int, ...]):
-    from neurogrs.pruning import keras_adapter as ka
-
-    if config.model in ZOO:
-        return ka.build_model(blueprint(config.model, session.n_classes), input_shape, config.seed)
-    model = ka.load_candidate(config.model)
+def _check_candidate(model, path: str, session: Session, input_shape: tuple[int, ...]) -> None:
     got = tuple(model.inputs[0].shape[1:])
     if got != tuple(input_shape):
         raise ModelError(
-            f"{config.model} expects input {got}, but this session gives {tuple(input_shape)} "
+            f"{path} expects input {got}, but this session gives {tuple(input_shape)} "
             f"({session.n_neurons} neurons)"
         )
     n_out = int(model.outputs[0].shape[-1])
     if n_out != session.n_classes:
-        raise ModelError(f"{config.model} outputs {n_out} classes, the session has {session.n_classes}")
-    return model
-
-
-def _candidate_is_cnn(path: str) -> bool:
-    from neurogrs.pruning import keras_adapter as ka
-
-    model = ka.load_candidate(path)
-    return any(type(l).__name__ == "Conv2D" for l in model.layers)
+        raise ModelError(f"{path} outputs {n_out} classes, the session has {session.n_classes}")
 
 
 def train(
@@ -169,9 +156,15 @@ def train(
 
     rng = np.random.default_rng(config.seed)
     split = make_split(session.labels, config.split, rng)
-    cnn = is_cnn(ZOO[config.model]) if config.model in ZOO else _candidate_is_cnn(config.model)
-    pre = _preprocessing(session, cnn, config.standardize, split.balanced)
-    model = _build(config, session, pre.input_shape)
+    if config.model in ZOO:
+        bp = blueprint(config.model, session.n_classes)
+        pre = _preprocessing(session, is_cnn(bp), config.standardize, split.balanced)
+        model = ka.build_model(bp, pre.input_shape, config.seed)
+    else:  # a user's candidate, loaded (and checked) once
+        model = ka.load_candidate(config.model)
+        cnn = any(type(layer).__name__ == "Conv2D" for layer in model.layers)
+        pre = _preprocessing(session, cnn, config.standardize, split.balanced)
+        _check_candidate(model, config.model, session, pre.input_shape)
 
     x = pre.apply(session.traces[split.balanced])
     y = session.labels[split.balanced].astype(np.int32)

@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from neurogrs.errors import NeurogrsError
-
 __all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
+    from neurogrs.cli import dispatch
     from neurogrs.replay import cli as replay_cli
     from neurogrs.stream import cli as stream_cli
 
@@ -22,14 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     stream_cli.register(sub)
     replay_cli.register(sub)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except NeurogrsError as exc:
-        print(f"neurogrs: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return dispatch(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

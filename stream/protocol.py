@@ -393,14 +393,15 @@ def _cached_session(cache: dict[bytes, str], topic_b: bytes, prefix: bytes) -> s
     return session
 
 
-def _decode_frame_fast(parts: Sequence[bytes], n_inputs: int | None, max_bytes: int) -> Frame | None:
-    """A valid frame in one pass, or None when anything is unusual (never raises)."""
-    if not _NATIVE_F4 or len(parts) != 2:
+def _fast_head(parts: Sequence[bytes], max_bytes: int, cache: dict[bytes, str],
+               prefix: bytes) -> tuple[str, dict] | None:
+    """(session, body map) of a well-formed two-part message, else None (never raises)."""
+    if len(parts) != 2:
         return None
     topic_b, body = parts
     if type(topic_b) is not bytes or type(body) is not bytes or len(body) > max_bytes:
         return None
-    session = _cached_session(_FAST_TOPICS, topic_b, FRAME_PREFIX)
+    session = _cached_session(cache, topic_b, prefix)
     if session is None:
         return None
     try:  # the same limits as _unpack (str/bin lengths are bounded by len(body) <= max_bytes)
@@ -409,6 +410,17 @@ def _decode_frame_fast(parts: Sequence[bytes], n_inputs: int | None, max_bytes: 
         return None
     if type(obj) is not dict:
         return None
+    return session, obj
+
+
+def _decode_frame_fast(parts: Sequence[bytes], n_inputs: int | None, max_bytes: int) -> Frame | None:
+    """A valid frame in one pass, or None when anything is unusual (never raises)."""
+    if not _NATIVE_F4:
+        return None
+    head = _fast_head(parts, max_bytes, _FAST_TOPICS, FRAME_PREFIX)
+    if head is None:
+        return None
+    session, obj = head
     g = obj.get
     v, seq, t_src, shape, data = g("v"), g("seq"), g("t_src_ns"), g("shape"), g("data")
     if not (type(v) is int and v == VERSION and type(seq) is int and 0 <= seq <= _INT64_MAX
@@ -521,20 +533,10 @@ _FAST_PRED_TOPICS: dict[bytes, str] = {}  # valid prediction topics seen -> sess
 
 def _decode_prediction_fast(parts: Sequence[bytes], max_bytes: int) -> Prediction | None:
     """A valid prediction in one pass, or None when anything is unusual (never raises)."""
-    if len(parts) != 2:
+    head = _fast_head(parts, max_bytes, _FAST_PRED_TOPICS, PRED_PREFIX)
+    if head is None:
         return None
-    topic_b, body = parts
-    if type(topic_b) is not bytes or type(body) is not bytes or len(body) > max_bytes:
-        return None
-    session = _cached_session(_FAST_PRED_TOPICS, topic_b, PRED_PREFIX)
-    if session is None:
-        return None
-    try:
-        obj = _unpackb(body, max_array_len=MAX_INPUTS, max_map_len=64, max_ext_len=0)
-    except Exception:
-        return None
-    if type(obj) is not dict:
-        return None
+    session, obj = head
     g = obj.get
     v, seq, label, probs, model, late = g("v"), g("seq"), g("label"), g("probs"), g("model"), g("late")
     t_src, t_recv, t_pub = g("t_src_ns"), g("t_recv_ns"), g("t_pub_ns")

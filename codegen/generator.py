@@ -57,7 +57,7 @@ SPARSE_MODES = ("auto", "dense", "sparse")
 # the 4-wide and plain kernel sets run zero-skipping code for it (it beat them at <= 7%
 # nonzero on nn1, N=273), the AVX2 / AVX-512 sets keep their dense kernels (the sparse
 # code lost to them at every density down to 3%). Conv2D layers always get dense code
-# (sparse conv code never won). Measured with `python -m neurogrs.codegen.crossover`;
+# (sparse conv code never won). Measured with `python -m neurogrs.bench.crossover`;
 # runs and tables in docs/codegen.md.
 SPARSE_CROSSOVER = 0.07
 

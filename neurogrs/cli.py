@@ -23,7 +23,7 @@ COMMAND_MODULES = (
     "neurogrs.codegen.cli",  # codegen
     "neurogrs.stream.cli",  # serve, listen, keys
     "neurogrs.replay.cli",  # replay
-    "neurogrs.inference.cli",  # bench inference
+    "neurogrs.bench.cli",  # bench inference, bench service
 )
 
 

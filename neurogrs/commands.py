@@ -100,7 +100,7 @@ def _print_summary(spec, metrics: dict, out: Path, seconds: float) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from neurogrs.artifact import save_artifact
     from neurogrs.splits import SplitConfig
-    from neurogrs.train import TrainConfig, train
+    from neurogrs.pruning.train import TrainConfig, train
 
     config = TrainConfig(
         model=args.model, epochs=args.epochs, batch_size=args.batch_size,
@@ -123,7 +123,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from neurogrs.artifact import load_artifact
     from neurogrs.evaluate import format_metrics
-    from neurogrs.train import evaluate_spec
+    from neurogrs.evaluate import evaluate_spec
 
     art = load_artifact(args.artifact)
     session = _session(args.session, args)

@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from neurogrs.evaluate import format_metrics
     from neurogrs.formats import save_session
     from neurogrs.simulate import simulate_session
-    from neurogrs.train import TrainConfig, train
+    from neurogrs.pruning.train import TrainConfig, train
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["classification_metrics", "format_metrics"]
+from neurogrs.session import Session
+from neurogrs.spec import ModelSpec, forward
+
+__all__ = ["classification_metrics", "evaluate_spec", "format_metrics"]
 
 
 def classification_metrics(
@@ -41,3 +44,12 @@ def format_metrics(name: str, m: dict) -> str:
     if not m["beats_baseline"]:
         line += "\n      WARNING: does not beat the majority-class baseline / chance"
     return line
+
+
+def evaluate_spec(spec: ModelSpec, session: Session, index: np.ndarray | None,
+                  majority_class: int) -> dict:
+    """Metrics of the exported spec (numpy forward: what the engines compute)."""
+    idx = np.arange(session.n_frames) if index is None else index
+    probs = forward(spec, session.traces[idx])
+    pred = probs.argmax(axis=1)
+    return classification_metrics(session.labels[idx], pred, majority_class, spec.n_outputs)

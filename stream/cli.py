@@ -1,11 +1,11 @@
-"""CLI: serve, listen, keys, bench service. Handlers parse and delegate; heavy imports inside."""
+"""CLI: serve, listen, keys. Handlers parse and delegate; heavy imports inside."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 
-__all__ = ["register", "register_bench"]
+__all__ = ["register"]
 
 
 def register(sub: "argparse._SubParsersAction") -> None:
@@ -55,24 +55,6 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("directory")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_keys)
-
-
-def register_bench(bench_sub: "argparse._SubParsersAction") -> None:
-    p = bench_sub.add_parser(
-        "service", help="replay -> service -> listener on loopback, with a bare echo floor",
-        description="End-to-end latency, loss and deadline misses at 10 Hz, at an aggregate "
-                    "rate, at the maximum rate; a bare pyzmq+msgpack echo as the floor; a soak.")
-    p.add_argument("artifact")
-    p.add_argument("--engine", default="c", choices=("c", "numba", "numpy"))
-    p.add_argument("--duration", type=float, default=10.0, help="seconds per paced run")
-    p.add_argument("--rate", type=float, default=1000.0, help="aggregate frames/s run")
-    p.add_argument("--max-frames", type=int, default=50_000, help="frames in the max-rate run")
-    p.add_argument("--soak-frames", type=int, default=1_000_000, help="soak length (0: skip)")
-    p.add_argument("--soak-rate", type=float, default=None,
-                   help="soak rate in frames/s (default: 80%% of the maximum sustained rate)")
-    p.add_argument("--deadline-ms", type=float, default=100.0)
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    p.set_defaults(func=_bench)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -166,18 +148,4 @@ def _keys(args: argparse.Namespace) -> int:
     d = create_keys(args.directory, overwrite=args.overwrite)
     print(f"CURVE keys written to {d}: server.key(_secret), client.key(_secret), "
           f"authorized_clients/ (copy other clients' public .key files there)")
-    return 0
-
-
-def _bench(args: argparse.Namespace) -> int:
-    from neurogrs.stream.bench import BenchConfig, format_table, run_bench
-
-    cfg = BenchConfig(artifact=args.artifact, engine=args.engine, duration_s=args.duration,
-                      rate=args.rate, max_frames=args.max_frames, soak_frames=args.soak_frames,
-                      deadline_ms=args.deadline_ms, soak_rate=args.soak_rate)
-    results = run_bench(cfg, log=sys.stderr)
-    print(format_table(results))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
     return 0

@@ -11,7 +11,7 @@ from neurogrs.errors import ConfigError, ModelError, SessionError
 from neurogrs.simulate import simulate_session
 from neurogrs.spec import forward
 from neurogrs.splits import SplitConfig, make_split, undersample
-from neurogrs.train import TrainConfig, train
+from neurogrs.pruning.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")

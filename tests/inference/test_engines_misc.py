@@ -220,7 +220,7 @@ def test_random_architectures_agree(spec, sparse, tmp_path):
 # ------------------------------------------------------------------- bench smoke
 def test_bench_smoke(nn2_artifact):
     from neurogrs.artifact import load_artifact
-    from neurogrs.inference.bench import BenchSettings, format_table, run_inference_bench
+    from neurogrs.bench.inference import BenchSettings, format_table, run_inference_bench
 
     art = load_artifact(nn2_artifact)
     res = run_inference_bench(art.spec, art.hash, BenchSettings(frames=200, peers=False))
@@ -274,7 +274,7 @@ def test_bench_gap_idles_between_calls_outside_the_timing():
     import time as _time
 
     from neurogrs.errors import ConfigError
-    from neurogrs.inference.bench import BenchSettings, time_calls
+    from neurogrs.bench.inference import BenchSettings, time_calls
 
     frames = np.zeros((5, 3), np.float32)
     t0 = _time.perf_counter()

@@ -9,7 +9,7 @@ import pytest
 from neurogrs.artifact import load_artifact, save_artifact
 from neurogrs.inference import load_engine
 from neurogrs.simulate import simulate_session
-from neurogrs.train import TrainConfig, train
+from neurogrs.pruning.train import TrainConfig, train
 
 TOL = 1e-5
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from neurogrs.stream.bench import BenchConfig, format_table, run_bench
+from neurogrs.bench.service import BenchConfig, format_table, run_bench
 
 
 @pytest.mark.slow

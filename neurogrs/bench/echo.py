@@ -2,7 +2,7 @@
 
 Same sockets and topics as the service (SUB in, XPUB out, hello on subscription) but no
 validation, no engine, no metrics: receive, unpack, pack a constant prediction, send. Run as
-``python -m neurogrs.stream.echo --frames EP --predictions EP``; prints a JSON ready line.
+``python -m neurogrs.bench.echo --frames EP --predictions EP``; prints a JSON ready line.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CLI: `neurogrs bench inference ARTIFACT [--json] [--frames N]` (thin: parses, delegates)."""
+"""CLI: `neurogrs bench inference|service`: the benchmark room's commands (thin: parse, delegate)."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +9,11 @@ __all__ = ["register_bench"]
 
 
 def register_bench(bench_sub: argparse._SubParsersAction) -> None:
+    _register_inference(bench_sub)
+    _register_service(bench_sub)
+
+
+def _register_inference(bench_sub: argparse._SubParsersAction) -> None:
     p = bench_sub.add_parser(
         "inference",
         help="per-frame latency of the numpy, numba and C engines vs Keras, LiteRT, ONNX Runtime",
@@ -37,9 +42,27 @@ def register_bench(bench_sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_bench_inference)
 
 
+def _register_service(bench_sub: argparse._SubParsersAction) -> None:
+    p = bench_sub.add_parser(
+        "service", help="replay -> service -> listener on loopback, with a bare echo floor",
+        description="End-to-end latency, loss and deadline misses at 10 Hz, at an aggregate "
+                    "rate, at the maximum rate; a bare pyzmq+msgpack echo as the floor; a soak.")
+    p.add_argument("artifact")
+    p.add_argument("--engine", default="c", choices=("c", "numba", "numpy"))
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per paced run")
+    p.add_argument("--rate", type=float, default=1000.0, help="aggregate frames/s run")
+    p.add_argument("--max-frames", type=int, default=50_000, help="frames in the max-rate run")
+    p.add_argument("--soak-frames", type=int, default=1_000_000, help="soak length (0: skip)")
+    p.add_argument("--soak-rate", type=float, default=None,
+                   help="soak rate in frames/s (default: 80%% of the maximum sustained rate)")
+    p.add_argument("--deadline-ms", type=float, default=100.0)
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    p.set_defaults(func=_bench_service)
+
+
 def _bench_inference(args: argparse.Namespace) -> int:
     from neurogrs.artifact import load_artifact
-    from neurogrs.inference.bench import BenchSettings, format_table, run_inference_bench
+    from neurogrs.bench.inference import BenchSettings, format_table, run_inference_bench
 
     art = load_artifact(args.artifact)
     settings = BenchSettings(frames=args.frames, keras_frames=args.keras_frames,
@@ -50,4 +73,18 @@ def _bench_inference(args: argparse.Namespace) -> int:
         log=lambda msg: print(f"[bench] {msg}", file=sys.stderr),
     )
     print(json.dumps(result, indent=2) if args.json else format_table(result))
+    return 0
+
+
+def _bench_service(args: argparse.Namespace) -> int:
+    from neurogrs.bench.service import BenchConfig, format_table, run_bench
+
+    cfg = BenchConfig(artifact=args.artifact, engine=args.engine, duration_s=args.duration,
+                      rate=args.rate, max_frames=args.max_frames, soak_frames=args.soak_frames,
+                      deadline_ms=args.deadline_ms, soak_rate=args.soak_rate)
+    results = run_bench(cfg, log=sys.stderr)
+    print(format_table(results))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=2)
     return 0

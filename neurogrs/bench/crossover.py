@@ -1,4 +1,4 @@
-"""Measure where zero-skipping C beats dense C: `python -m neurogrs.codegen.crossover`.
+"""Measure where zero-skipping C beats dense C: `python -m neurogrs.bench.crossover`.
 
 For each model and each weight density, zero the smallest weights of every weighted layer
 (TQ-style), build the dense and the sparse C variant, and time both inside C (median of

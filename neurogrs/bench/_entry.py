@@ -1,4 +1,4 @@
-"""`python -m neurogrs.stream._entry serve|replay|listen ...`: the same handlers as
+"""`python -m neurogrs.bench._entry serve|replay|listen ...`: the same handlers as
 `neurogrs serve/replay/listen`, parsed without loading the other areas' commands.
 
 The service benchmark spawns its processes through this, so that it measures only the

@@ -144,7 +144,7 @@ def _one_run(target: dict, session: Path, name: str, speed: str, frames: int, de
     reported = 0
     with Subscriber(">" + target["predictions"], name, rcvhwm=2_000_000) as sub:
         sub.wait_hello(10)
-        rep = _Proc(["neurogrs.stream._entry", "replay", str(session), "--frames",
+        rep = _Proc(["neurogrs.bench._entry", "replay", str(session), "--frames",
                      ">" + target["frames"], "--speed", speed, "--restamp", "--loop",
                      "--max-frames", str(frames), "--session-name", name, "--no-progress"])
         end = None
@@ -189,8 +189,8 @@ def _one_run(target: dict, session: Path, name: str, speed: str, frames: int, de
 
 def _start_target(kind: str, cfg: BenchConfig) -> _Proc:
     if kind == "echo":
-        return _Proc(["neurogrs.stream.echo"])
-    return _Proc(["neurogrs.stream._entry", "serve", cfg.artifact, "--engine", cfg.engine,
+        return _Proc(["neurogrs.bench.echo"])
+    return _Proc(["neurogrs.bench._entry", "serve", cfg.artifact, "--engine", cfg.engine,
                   "--frames", "@tcp://127.0.0.1:*", "--predictions", "@tcp://127.0.0.1:*",
                   "--metrics-port", "-1", "--policy", "all", "--deadline-ms", str(cfg.deadline_ms)])
 

@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 
 from neurogrs.errors import ConfigError, ModelError
-from neurogrs.evaluate import classification_metrics
+from neurogrs.evaluate import evaluate_spec
 from neurogrs.rearrange import grid_side, rearrangement_index
 from neurogrs.session import Session
-from neurogrs.spec import ModelSpec, Preprocessing, forward
+from neurogrs.spec import ModelSpec, Preprocessing
 from neurogrs.splits import Split, SplitConfig, make_split
 from neurogrs.zoo import ZOO, blueprint, is_cnn
 
-__all__ = ["TrainConfig", "TrainResult", "train", "evaluate_spec"]
+__all__ = ["TrainConfig", "TrainResult", "train"]
 
 
 @dataclass(frozen=True)
@@ -87,15 +87,6 @@ def _preprocessing(session: Session, cnn: bool, standardize: bool, idx: np.ndarr
         index = rearrangement_index(session.n_neurons, session.positions)
         return Preprocessing(session.n_neurons, mean, scale, index, n)
     return Preprocessing(session.n_neurons, mean, scale)
-
-
-def evaluate_spec(spec: ModelSpec, session: Session, index: np.ndarray | None,
-                  majority_class: int) -> dict:
-    """Metrics of the exported spec (numpy forward: what the engines compute)."""
-    idx = np.arange(session.n_frames) if index is None else index
-    probs = forward(spec, session.traces[idx])
-    pred = probs.argmax(axis=1)
-    return classification_metrics(session.labels[idx], pred, majority_class, spec.n_outputs)
 
 
 class _Progress:

@@ -23,16 +23,8 @@ from typing import Any, Callable
 import numpy as np
 
 from neurogrs.errors import ArtifactError, ModelError
-from neurogrs.spec import (
-    Activation,
-    Conv2D,
-    Dense,
-    Dropout,
-    Flatten,
-    MaxPool2D,
-    ModelSpec,
-    Preprocessing,
-)
+from neurogrs.layers import layer_from_json
+from neurogrs.spec import ModelSpec, Preprocessing
 
 __all__ = ["SCHEMA", "save_artifact", "load_artifact", "read_model_json", "Artifact"]
 
@@ -128,29 +120,10 @@ def read_model_json(path: str | os.PathLike) -> dict:
 
 
 def _layer_from_json(i: int, d: dict, arrays: dict[str, np.ndarray]):
-    def arr(key: str) -> np.ndarray:
-        name = d.get(key)
-        if name not in arrays:
-            raise ArtifactError(f"layer {i}: weights.npz has no array {name!r}")
-        return arrays[name]
-
-    kind = d.get("type")
-    if kind == "dense":
-        return Dense(arr("kernel"), arr("bias"), d.get("activation", "linear"))
-    if kind == "conv2d":
-        if d.get("padding", "valid") != "valid":
-            raise ArtifactError(f"layer {i}: only 'valid' padding is supported")
-        return Conv2D(arr("kernel"), arr("bias"), tuple(d.get("strides", (1, 1))),
-                      d.get("activation", "linear"))
-    if kind == "maxpool2d":
-        return MaxPool2D(tuple(d.get("pool_size", (2, 2))), tuple(d.get("strides", (2, 2))))
-    if kind == "flatten":
-        return Flatten()
-    if kind == "dropout":
-        return Dropout(float(d.get("rate", 0.0)))
-    if kind == "activation":
-        return Activation(d.get("activation", "linear"))
-    raise ArtifactError(f"layer {i}: unknown layer type {kind!r}")
+    try:
+        return layer_from_json(d, arrays)
+    except ModelError as exc:
+        raise ArtifactError(f"layer {i}: {exc}") from exc
 
 
 class Artifact:

@@ -79,3 +79,45 @@ def test_sparse_summary_counts_nonzeros_and_effective_flops():
 def test_empty_batch_gives_empty_output(name):
     spec = init_spec(name, 20, np.random.default_rng(0), positions=np.random.default_rng(1).uniform(size=(20, 2)))
     assert forward(spec, np.zeros((0, 20), np.float32)).shape == (0, 2)
+
+
+# ------------------------------------------------------------------ the layer registry
+def test_every_layer_type_round_trips_through_its_json_entry():
+    from neurogrs.layers import LAYER_TYPES, layer_from_json
+    from neurogrs.zoo import init_spec
+
+    rng = np.random.default_rng(3)
+    seen = set()
+    for name in ("nn1", "cnn1"):
+        spec = init_spec(name, 40, rng, random_bias=True)
+        arrays = spec.arrays()
+        for i, (layer, entry) in enumerate(zip(spec.layers, spec.architecture())):
+            back = layer_from_json(entry, arrays)
+            assert type(back) is type(layer)
+            assert back.to_json(i) == layer.to_json(i)
+            for key, arr in layer.arrays(i).items():
+                np.testing.assert_array_equal(back.arrays(i)[key], arr)
+            seen.add(layer.kind)
+    assert seen | {"activation"} == set(LAYER_TYPES)
+
+
+def test_registry_refuses_unknown_types_and_missing_arrays():
+    from neurogrs.errors import ModelError
+    from neurogrs.layers import layer_from_json
+
+    with pytest.raises(ModelError, match="unknown layer type 'lstm'"):
+        layer_from_json({"type": "lstm"}, {})
+    with pytest.raises(ModelError, match="no array 'layer0.kernel'"):
+        layer_from_json({"type": "dense", "kernel": "layer0.kernel", "bias": "layer0.bias"}, {})
+
+
+def test_flops_and_params_are_summed_from_the_layers():
+    from neurogrs.layers import Activation as Act
+    from neurogrs.zoo import init_spec
+
+    spec = init_spec("cnn1", 273, np.random.default_rng(0))
+    shapes = spec.shapes()
+    assert spec.count_params() == 28_026
+    assert spec.count_flops() == sum(l.flops(shapes[i], shapes[i + 1])
+                                     for i, l in enumerate(spec.layers))
+    assert Act("softmax").flops((2,), (2,)) == 10 and Act("relu").flops((2,), (2,)) == 0

@@ -63,7 +63,6 @@ class Emitter:
         self.need_softmax = False
         self.need_relu = False
         self.cur = "in"  # the buffer holding the current tensor
-        self.other = "a"
 
     # buffers ------------------------------------------------------------------
     def _advance(self) -> tuple[str, str]:

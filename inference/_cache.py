@@ -1,4 +1,4 @@
-"""Build-once cache entries shared by the C and numba engines.
+"""Build-once cache entries shared by the C and numba engines, and where the cache lives.
 
 An entry is a directory `root/<key>/` that holds a marker file (libdecoder.so, the
 generated module) once complete. It is built in a temporary sibling directory
@@ -9,6 +9,7 @@ the winner's entry. The temporary directory is removed whatever happens.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -16,7 +17,16 @@ from pathlib import Path
 
 from neurogrs.errors import EngineError
 
-__all__ = ["build_once"]
+__all__ = ["cache_root", "build_once"]
+
+
+def cache_root() -> Path:
+    """$NEUROGRS_CACHE, else $XDG_CACHE_HOME/neurogrs, else ~/.cache/neurogrs."""
+    env = os.environ.get("NEUROGRS_CACHE")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "neurogrs"
 
 
 def build_once(final: Path, marker: str, build: Callable[[Path], object], what: str) -> Path:

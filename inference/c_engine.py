@@ -38,7 +38,7 @@ from neurogrs.codegen.compiler import (
 )
 from neurogrs.codegen.generator import GENERATOR_ID, CodegenOptions, generate_pyext, write_sources
 from neurogrs.errors import CompilerError, EngineError
-from neurogrs.inference._cache import build_once
+from neurogrs.inference._cache import build_once, cache_root
 from neurogrs.inference.base import Engine
 from neurogrs.spec import ModelSpec
 
@@ -46,15 +46,6 @@ __all__ = ["CEngine", "cache_root", "build_cached"]
 
 _F32 = np.ctypeslib.ndpointer(dtype=np.float32, flags="C_CONTIGUOUS")
 _F64 = np.ctypeslib.ndpointer(dtype=np.float64, flags="C_CONTIGUOUS")
-
-
-def cache_root() -> Path:
-    """$NEUROGRS_CACHE, else $XDG_CACHE_HOME/neurogrs, else ~/.cache/neurogrs."""
-    env = os.environ.get("NEUROGRS_CACHE")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "neurogrs"
 
 
 def _cache_key(model_hash: str, cg: CodegenOptions, co: CompileOptions, cc_version: str) -> str:

@@ -4,7 +4,7 @@ For each model the engine writes a small Python module (`numba_source.generate_m
 one function per layer, sizes as literals) plus the model's weights into a cache
 directory keyed by model hash and generator version:
 
-    $NEUROGRS_CACHE/numba/<key>/      (default cache: ~/.cache/neurogrs, see c_engine)
+    $NEUROGRS_CACHE/numba/<key>/      (default cache: ~/.cache/neurogrs, see _cache.cache_root)
         model_<key>.py  weights.npz  __pycache__/ (numba's compiled code)
 
 built in a temporary sibling directory and renamed into place (`_cache.build_once`).
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from neurogrs.errors import EngineError
-from neurogrs.inference._cache import build_once
+from neurogrs.inference._cache import build_once, cache_root
 from neurogrs.inference.base import Engine
 from neurogrs.inference.numba_source import NUMBA_GENERATOR_VERSION, generate_module
 from neurogrs.spec import ModelSpec
@@ -39,17 +39,11 @@ from neurogrs.spec import ModelSpec
 __all__ = ["NumbaEngine", "NUMBA_GENERATOR_VERSION", "generate_module"]
 
 
-def _cache_root() -> Path:
-    from neurogrs.inference.c_engine import cache_root
-
-    return cache_root() / "numba"
-
-
 def _build(spec: ModelSpec, model_hash: str, cache_dir: Path | None) -> Path:
     """Directory holding the generated module for this model (written if needed)."""
     key_doc = f"{model_hash}|{NUMBA_GENERATOR_VERSION}|py{sys.version_info[:2]}"
     key = f"{model_hash[:16]}_{hashlib.sha256(key_doc.encode()).hexdigest()[:12]}"
-    root = cache_dir if cache_dir is not None else _cache_root()
+    root = cache_dir if cache_dir is not None else cache_root() / "numba"
 
     def build(tmp: Path) -> None:
         source, arrays = generate_module(spec, model_hash)

@@ -1,5 +1,6 @@
 """The build-once cache helper both compiled engines use: temporary sibling, atomic
-rename, a concurrent builder that wins the race, and cleanup after a failed build."""
+rename, a concurrent builder that wins the race, cleanup after a failed build, and where
+the cache lives."""
 from __future__ import annotations
 
 import threading
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from neurogrs.errors import EngineError
-from neurogrs.inference._cache import build_once
+from neurogrs.inference._cache import build_once, cache_root
 
 
 def _leftovers(root: Path) -> list[str]:
@@ -118,3 +119,17 @@ def test_unwritable_cache_names_the_engine_and_the_fix(tmp_path):
     blocker.write_text("a file where the cache directory should be")
     with pytest.raises(EngineError, match=r"cannot create the numba engine cache .*NEUROGRS_CACHE"):
         build_once(blocker / "numba" / "key", "lib.so", _writer("x", []), "numba engine")
+
+
+def test_cache_root_precedence(tmp_path, monkeypatch):
+    from neurogrs.inference import c_engine
+
+    monkeypatch.setenv("NEUROGRS_CACHE", str(tmp_path / "n"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert cache_root() == tmp_path / "n"
+    monkeypatch.delenv("NEUROGRS_CACHE")
+    assert cache_root() == tmp_path / "x" / "neurogrs"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_root() == tmp_path / "home" / ".cache" / "neurogrs"
+    assert c_engine.cache_root is cache_root  # still importable from the C engine

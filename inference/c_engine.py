@@ -6,9 +6,10 @@ codegen options, compiler flags and compiler version:
     $NEUROGRS_CACHE/c/<key>/      (default cache: $XDG_CACHE_HOME/neurogrs or ~/.cache/neurogrs)
         decoder.h decoder.c main.c Makefile libdecoder.so
 
-A build goes to a temporary sibling directory first and is renamed into place, so
-concurrent builders never see a half-written library. After loading, the engine asks the
-library for its model hash and refuses a library built for another model.
+A build goes to a temporary sibling directory first and is renamed into place
+(`_cache.build_once`), so concurrent builders never see a half-written library. After
+loading, the engine asks the library for its model hash and refuses a library built for
+another model.
 
 The FFI is typed: `argtypes`/`restype` are declared once with
 `np.ctypeslib.ndpointer(float32, C_CONTIGUOUS)`, and the status code of every call is
@@ -22,8 +23,6 @@ import importlib.machinery
 import importlib.util
 import json
 import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from neurogrs.codegen.compiler import (
 )
 from neurogrs.codegen.generator import GENERATOR_ID, CodegenOptions, generate_pyext, write_sources
 from neurogrs.errors import CompilerError, EngineError
+from neurogrs.inference._cache import build_once, cache_root
 from neurogrs.inference.base import Engine
 from neurogrs.spec import ModelSpec
 
@@ -46,15 +46,6 @@ __all__ = ["CEngine", "cache_root", "build_cached"]
 
 _F32 = np.ctypeslib.ndpointer(dtype=np.float32, flags="C_CONTIGUOUS")
 _F64 = np.ctypeslib.ndpointer(dtype=np.float64, flags="C_CONTIGUOUS")
-
-
-def cache_root() -> Path:
-    """$NEUROGRS_CACHE, else $XDG_CACHE_HOME/neurogrs, else ~/.cache/neurogrs."""
-    env = os.environ.get("NEUROGRS_CACHE")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "neurogrs"
 
 
 def _cache_key(model_hash: str, cg: CodegenOptions, co: CompileOptions, cc_version: str) -> str:
@@ -77,17 +68,8 @@ def build_cached(
     cc = find_compiler(co.cc)
     key = _cache_key(model_hash, cg, co, compiler_version(cc))
     root = Path(cache_dir) if cache_dir is not None else cache_root() / "c"
-    final = root / key
-    lib = final / "libdecoder.so"
-    if lib.is_file():
-        return lib
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
-    except OSError as exc:
-        raise EngineError(f"cannot create the C engine cache in {root}: {exc} "
-                          "(set NEUROGRS_CACHE to a writable directory)") from exc
-    try:
+
+    def build(tmp: Path) -> None:
         write_sources(spec, tmp, model_hash, cg)
         compile_library(tmp, co)
         module = _module_name(key)
@@ -96,15 +78,8 @@ def build_cached(
             compile_pyext(tmp, module, co)
         except CompilerError as exc:  # optional: the engine falls back to ctypes
             (tmp / "pyext.error").write_text(str(exc) + "\n")
-        try:
-            tmp.rename(final)
-        except OSError:
-            if not lib.is_file():  # lost a race only if the winner's library exists
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return lib
+
+    return build_once(root / key, "libdecoder.so", build, "C engine") / "libdecoder.so"
 
 
 def _module_name(key: str) -> str:

@@ -4,7 +4,7 @@ For each model and each weight density, zero the smallest weights of every weigh
 (TQ-style), build the dense and the sparse C variant, and time both inside C (median of
 the per-frame times over --frames frames, alternating the two builds so both see the
 same machine load). Prints a table and the highest density at which sparse code won;
-`SPARSE_CROSSOVER` in generator.py is set from this (docs/codegen.md has the run).
+`SPARSE_CROSSOVER` in codegen/options.py is set from this (docs/codegen.md has the run).
 """
 from __future__ import annotations
 

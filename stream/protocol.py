@@ -13,42 +13,30 @@ Every message is a two-part ZeroMQ message ``[topic, body]``:
 
 Decoding is strict: every problem raises `BadMessage` (a `ProtocolError`) carrying a
 `reason` from `BAD_INPUT_REASONS`, plus the session and seq when they could be read, so
-the service can count it and report it on ``error.<session>``.
+the service can count it and report it on ``error.<session>``. Frames and predictions are
+first tried by a one-pass decoder (the hot path) that accepts exactly what the step-by-step
+decoder accepts and returns None for anything else.
+
+The declarations (version, topics, limits, reasons, message types) live in
+`neurogrs.stream.messages` and are re-exported here; sockets and endpoints are
+`neurogrs.stream.transport`.
 """
 from __future__ import annotations
 
-import re
-import time
-from dataclasses import dataclass
 import functools
-from typing import Any, NamedTuple, Sequence
+import time
+from typing import Any, Sequence
 
 import msgpack
 import numpy as np
 
-from neurogrs.errors import ConfigError, ProtocolError
+from neurogrs.errors import ProtocolError
+from neurogrs.stream import messages as _messages
+from neurogrs.stream.messages import *  # noqa: F403  (the declarations are part of this API)
+from neurogrs.stream.messages import _INT64_MAX, _SESSION_RE
 
 __all__ = [
-    "VERSION",
-    "DTYPE",
-    "FRAME_PREFIX",
-    "PRED_PREFIX",
-    "ERROR_PREFIX",
-    "END_PREFIX",
-    "HELLO_TOPIC",
-    "UNKNOWN_SESSION",
-    "DEFAULT_MAX_BODY_BYTES",
-    "MAX_INPUTS",
-    "BAD_INPUT_REASONS",
-    "BadMessage",
-    "Frame",
-    "Prediction",
-    "ErrorReport",
-    "EndOfStream",
-    "Hello",
-    "Endpoint",
-    "parse_endpoint",
-    "check_session_name",
+    *_messages.__all__,
     "encode_frame",
     "FrameEncoder",
     "decode_frame",
@@ -62,186 +50,7 @@ __all__ = [
     "encode_hello",
     "decode_hello",
     "decode_message",
-    "topic",
-    "socket_io",
 ]
-
-VERSION = 1
-DTYPE = "<f4"
-FRAME_PREFIX = b"frame."
-PRED_PREFIX = b"pred."
-ERROR_PREFIX = b"error."
-END_PREFIX = b"end."
-HELLO_TOPIC = b"hello"
-UNKNOWN_SESSION = "_"  # session name used on error.<session> when it cannot be read
-DEFAULT_MAX_BODY_BYTES = 1 << 20  # 1 MiB: a frame body larger than this is "oversized"
-MAX_INPUTS = 1 << 18  # largest N a frame may declare
-MAX_DETAIL_CHARS = 200
-_SESSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
-_INT64_MAX = (1 << 63) - 1
-
-# reason strings reported on error.<session> and counted in neurogrs_bad_input_total{kind}
-BAD_INPUT_REASONS = (
-    "malformed",  # wrong part count, bad topic, not msgpack / truncated, body not a map
-    "bad_field",  # a field is missing or has the wrong type (or session != topic session)
-    "bad_version",  # v is not a version this decoder speaks
-    "bad_dtype",  # dtype is not "<f4"
-    "bad_shape",  # shape is not [N] for the model's N, or does not match len(data)
-    "non_finite",  # NaN or +-Inf in data
-    "oversized",  # body larger than the configured limit
-    "seq_duplicate",  # seq equal to the last accepted seq of the session
-    "seq_decreasing",  # seq lower than the last accepted seq of the session
-    "too_many_sessions",  # a new session beyond the service's session cap
-    "engine_error",  # the engine refused a frame that passed validation (should not happen)
-)
-
-
-class BadMessage(ProtocolError):
-    """A message that does not follow protocol v1; `reason` is one of BAD_INPUT_REASONS."""
-
-    def __init__(self, reason: str, detail: str, session: str | None = None,
-                 seq: int | None = None) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail[:MAX_DETAIL_CHARS]
-        self.session = session
-        self.seq = seq
-
-
-# ----------------------------------------------------------------------------- messages
-class Frame(NamedTuple):  # a NamedTuple: built once per frame on the hot path (cheap)
-    session: str
-    seq: int
-    t_src_ns: int
-    data: np.ndarray  # float32 [N], read-only view on the received buffer
-
-
-class Prediction(NamedTuple):
-    session: str
-    seq: int
-    t_src_ns: int
-    t_recv_ns: int
-    t_pub_ns: int
-    label: int
-    probs: tuple[float, ...]
-    model: str
-    late: bool
-    skipped: int = 0  # frames of this session conflated (unanswered) since the last prediction
-
-
-@dataclass(frozen=True)
-class ErrorReport:
-    session: str
-    seq: int | None
-    reason: str
-    detail: str
-
-
-@dataclass(frozen=True)
-class EndOfStream:
-    session: str
-    seq: int  # the seq the next frame would have had
-    t_src_ns: int
-    frames: int  # frames the source sent in this stream
-
-
-@dataclass(frozen=True)
-class Hello:
-    model: str
-    engine: str
-    n_inputs: int
-    labels: tuple[str, ...]
-    deadline_ns: int
-
-
-# ----------------------------------------------------------------------------- endpoints
-@dataclass(frozen=True)
-class Endpoint:
-    """A ZeroMQ endpoint and whether to bind or connect it (CZMQ convention)."""
-
-    action: str  # "bind" | "connect"
-    address: str  # e.g. "tcp://127.0.0.1:5555"
-
-    def apply(self, socket: Any) -> str:
-        """Bind or connect `socket`; returns the actual address (resolves ``:*`` ports)."""
-        import zmq
-
-        try:
-            if self.action == "bind":
-                socket.bind(self.address)
-                return socket.getsockopt_string(zmq.LAST_ENDPOINT)
-            socket.connect(self.address)
-            return self.address
-        except zmq.ZMQError as exc:
-            raise ConfigError(f"cannot {self.action} {self.address}: {exc}") from exc
-
-    def __str__(self) -> str:
-        return ("@" if self.action == "bind" else ">") + self.address
-
-
-def parse_endpoint(text: str, default: str = "connect") -> Endpoint:
-    """``@tcp://127.0.0.1:5555`` binds, ``>tcp://127.0.0.1:5555`` connects, a bare address
-    uses `default` (the socket's natural role: services bind, clients connect)."""
-    if default not in ("bind", "connect"):
-        raise ConfigError(f"default must be 'bind' or 'connect', got {default!r}")
-    if not isinstance(text, str) or not text:
-        raise ConfigError(f"endpoint must be a non-empty string, got {text!r}")
-    action = default
-    if text[0] == "@":
-        action, text = "bind", text[1:]
-    elif text[0] == ">":
-        action, text = "connect", text[1:]
-    transport, sep, rest = text.partition("://")
-    if not sep or transport not in ("tcp", "ipc", "inproc") or not rest:
-        raise ConfigError(
-            f"endpoint {text!r} must look like tcp://HOST:PORT, ipc://PATH or inproc://NAME "
-            "(prefix @ to bind, > to connect)"
-        )
-    if transport == "tcp":
-        host, colon, port = rest.rpartition(":")
-        if not colon or not host or not (port == "*" or (port.isdigit() and 0 < int(port) < 65536)):
-            raise ConfigError(f"tcp endpoint {text!r} needs HOST:PORT with PORT 1..65535 or *")
-    return Endpoint(action, text)
-
-
-def check_session_name(name: str) -> str:
-    if not isinstance(name, str) or not _SESSION_RE.match(name):
-        raise ConfigError(
-            f"session name {name!r} must be 1-64 characters of [A-Za-z0-9_-], "
-            "starting with a letter or digit"
-        )
-    return name
-
-
-def socket_io(sock: Any) -> tuple[Any, Any]:
-    """Fast I/O of two-part messages on one socket (service, replayer and client hot paths):
-    (send_two(parts), recv_nowait() -> parts) on `sock` through pyzmq's Cython methods
-    with int flags: what send_multipart/recv_multipart do, without their Python layer.
-    send_two(parts, flags=0) sends like send_multipart (flags: 0 or zmq.NOBLOCK; ZeroMQ
-    takes a multipart message whole or not at all, so Again can only come from the first
-    part); recv_nowait() raises zmq.Again when nothing is queued. Messages of any part
-    count are received (the decoders reject the wrong count)."""
-    import zmq
-    from zmq.backend import Socket as CSocket
-
-    send, recv, get = CSocket.send, CSocket.recv, CSocket.get
-    more, noblock, rcvmore = int(zmq.SNDMORE), int(zmq.NOBLOCK), int(zmq.RCVMORE)
-
-    def send_two(parts: list, flags: int = 0) -> None:
-        send(sock, parts[0], more | flags)
-        send(sock, parts[1], flags)
-
-    def recv_nowait() -> list:
-        parts = [recv(sock, noblock)]
-        while get(sock, rcvmore):
-            parts.append(recv(sock, noblock))
-        return parts
-
-    return send_two, recv_nowait
-
-
-def topic(prefix: bytes, session: str) -> bytes:
-    return prefix + session.encode("ascii")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -326,25 +135,13 @@ def _parts(parts: Sequence[bytes]) -> tuple[bytes, bytes]:
 
 # ----------------------------------------------------------------------------- frames
 def encode_frame(session: str, seq: int, data: np.ndarray, t_src_ns: int | None = None) -> list[bytes]:
-    check_session_name(session)
-    arr = np.ascontiguousarray(data, dtype="<f4")
-    if arr.ndim != 1:
-        raise ProtocolError(f"frame data must be 1-D, got shape {arr.shape}")
-    body = {
-        "v": VERSION,
-        "session": session,
-        "seq": int(seq),
-        "t_src_ns": time.time_ns() if t_src_ns is None else int(t_src_ns),
-        "dtype": DTYPE,
-        "shape": [int(arr.shape[0])],
-        "data": arr.tobytes(),
-    }
-    return [topic(FRAME_PREFIX, session), _pack(body)]
+    """[topic, body] of a frame; `t_src_ns` None: now."""
+    return FrameEncoder(session).encode(seq, data, time.time_ns() if t_src_ns is None else t_src_ns)
 
 
 class FrameEncoder:
-    """Encodes frames of one session byte for byte like `encode_frame`, with one reused
-    msgpack Packer and the topic computed once (the replayer's hot path)."""
+    """Encodes frames of one session (the replayer's hot path): one reused msgpack Packer,
+    the topic computed once."""
 
     def __init__(self, session: str) -> None:
         self.session = check_session_name(session)
@@ -354,7 +151,9 @@ class FrameEncoder:
     def encode(self, seq: int, data: np.ndarray, t_src_ns: int) -> list[bytes]:
         if (type(data) is not np.ndarray or data.dtype != _F4 or data.ndim != 1
                 or not data.flags.c_contiguous):
-            return encode_frame(self.session, seq, data, t_src_ns)
+            data = np.ascontiguousarray(data, dtype=_F4)
+            if data.ndim != 1:
+                raise ProtocolError(f"frame data must be 1-D, got shape {data.shape}")
         return [self.topic, self._pack({"v": VERSION, "session": self.session, "seq": int(seq),
                                         "t_src_ns": int(t_src_ns), "dtype": DTYPE,
                                         "shape": [data.shape[0]], "data": data.tobytes()})]
@@ -486,26 +285,14 @@ def _decode_frame_strict(parts: Sequence[bytes], n_inputs: int | None,
 
 # ----------------------------------------------------------------------------- predictions
 def encode_prediction(p: Prediction) -> list[bytes]:
-    body = {
-        "v": VERSION,
-        "session": p.session,
-        "seq": int(p.seq),
-        "t_src_ns": int(p.t_src_ns),
-        "t_recv_ns": int(p.t_recv_ns),
-        "t_pub_ns": int(p.t_pub_ns),
-        "label": int(p.label),
-        "probs": [float(x) for x in p.probs],
-        "model": p.model,
-        "late": bool(p.late),
-    }
-    if p.skipped:
-        body["skipped"] = int(p.skipped)
-    return [topic(PRED_PREFIX, p.session), _pack(body)]
+    return PredictionEncoder(p.model).encode(
+        p.session, int(p.seq), int(p.t_src_ns), int(p.t_recv_ns), int(p.t_pub_ns), int(p.label),
+        [float(x) for x in p.probs], bool(p.late), int(p.skipped))
 
 
 class PredictionEncoder:
-    """Encodes predictions of one model byte for byte like `encode_prediction`, with one
-    reused msgpack Packer and a cached topic per session (the service's hot path)."""
+    """Encodes predictions of one model (the service's hot path): one reused msgpack Packer,
+    a cached topic per session."""
 
     def __init__(self, model: str) -> None:
         self.model = model
@@ -666,8 +453,6 @@ def decode_message(parts: Sequence[bytes], n_inputs: int | None = None,
         return decode_prediction(parts, max_bytes)
     if t.startswith(FRAME_PREFIX):
         return decode_frame(parts, n_inputs, max_bytes)
-    if t.startswith(PRED_PREFIX):
-        return decode_prediction(parts, max_bytes)
     if t.startswith(ERROR_PREFIX):
         return decode_error(parts, max_bytes)
     if t.startswith(END_PREFIX):

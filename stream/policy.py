@@ -36,6 +36,7 @@ class Admission(NamedTuple):
     verdict: str  # ANSWER, STALE, SEQ_DUPLICATE, SEQ_DECREASING or TOO_MANY_SESSIONS
     lost: int = 0  # frames missing just before this one (seq gap), whatever the verdict
     detail: str = ""  # human-readable, for the error report (empty for ANSWER)
+    new_session: bool = False  # the frame opened a session (the table grew)
 
 
 _ANSWERED = Admission(ANSWER)
@@ -69,8 +70,9 @@ class SessionTable:
     def admit(self, session: str, seq: int, t_src_ns: int, t_recv_ns: int,
               deadline_ns: int) -> Admission:
         last = self._last.get(session)
+        new = last is None
         lost = 0
-        if last is None:
+        if new:
             if len(self._last) >= self.max_sessions:
                 return Admission(TOO_MANY_SESSIONS, 0,
                                  f"already tracking {self.max_sessions} sessions")
@@ -81,10 +83,10 @@ class SessionTable:
                 return Admission(SEQ_DECREASING, 0, f"seq {seq} after {last}")
             lost = seq - last - 1
         self._last[session] = seq
-        if is_stale(t_src_ns, t_recv_ns, deadline_ns):
+        if t_recv_ns - t_src_ns > deadline_ns:  # is_stale, inlined: once per frame
             return Admission(STALE, lost, f"arrived {(t_recv_ns - t_src_ns) / 1e6:.3f} ms after "
-                                          f"t_src, deadline {deadline_ns / 1e6:g} ms")
-        return _ANSWERED if not lost else Admission(ANSWER, lost)
+                                          f"t_src, deadline {deadline_ns / 1e6:g} ms", new)
+        return Admission(ANSWER, lost, "", new) if lost or new else _ANSWERED
 
     def end(self, session: str) -> bool:
         """End of `session`'s stream: forget its seq. True if it was live."""

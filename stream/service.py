@@ -110,7 +110,9 @@ class Service:
         self._sub = self._pub = None
         self._frames_in = self._preds_out = None  # transport.TwoPartIO, once started
         # per-frame metric handles (plain numbers, see stream/metrics.py)
-        self._stage = {s: m.stage_seconds.labels(stage=s) for s in ("decode", "inference", "publish")}
+        self._decode_seconds = m.stage_seconds.labels(stage="decode")
+        self._inference_seconds = m.stage_seconds.labels(stage="inference")
+        self._publish_seconds = m.stage_seconds.labels(stage="publish")
         self._dropped = {r: m.frames_dropped.labels(reason=r) for r in P.DROP_REASONS}
         self._encoder = P.PredictionEncoder(engine.model_hash)
         self._hello = P.encode_hello(P.Hello(engine.model_hash, engine.name, engine.n_inputs,
@@ -291,18 +293,17 @@ class Service:
         except P.BadMessage as exc:
             self._reject(exc)
             return None
-        live = len(self._sessions)
-        verdict, lost, detail = self._sessions.admit(frame.session, frame.seq, frame.t_src_ns,
-                                                     t_recv, self._deadline_ns)
-        if len(self._sessions) != live:
+        verdict, lost, detail, new_session = self._sessions.admit(
+            frame.session, frame.seq, frame.t_src_ns, t_recv, self._deadline_ns)
+        if new_session:
             self.metrics.sessions_active.set(len(self._sessions))
         if lost:
             self._dropped[P.SEQ_GAP].inc(lost)
         if verdict is policy.ANSWER:
-            self._stage["decode"].observe(time.perf_counter() - t0)
+            self._decode_seconds.observe(time.perf_counter() - t0)
             return _Accepted(frame, t_recv)
         if verdict == P.STALE:
-            self._stage["decode"].observe(time.perf_counter() - t0)
+            self._decode_seconds.observe(time.perf_counter() - t0)
             self._dropped[P.STALE].inc()
             self._preds_out.send(P.encode_error(frame.session, frame.seq, P.STALE, detail))
         else:
@@ -323,7 +324,7 @@ class Service:
             self._reject(P.BadMessage(P.ENGINE_ERROR, str(exc), frame.session, frame.seq))
             return
         t1 = time.perf_counter()
-        self._stage["inference"].observe(t1 - t0)
+        self._inference_seconds.observe(t1 - t0)
         t_pub = time.time_ns()
         late = policy.is_late(frame.t_src_ns, t_pub, self._deadline_ns)
         parts = self._encoder.encode(frame.session, frame.seq, frame.t_src_ns, t_recv, t_pub,
@@ -335,7 +336,7 @@ class Service:
         if late:
             m.deadline_misses.value += 1
         self._preds_out.send(parts)
-        self._stage["publish"].observe(time.perf_counter() - t1)
+        self._publish_seconds.observe(time.perf_counter() - t1)
 
     def _forward_end(self, end: P.EndOfStream) -> None:
         self.metrics.end_of_stream.inc()

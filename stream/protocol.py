@@ -32,8 +32,15 @@ import numpy as np
 
 from neurogrs.errors import ProtocolError
 from neurogrs.stream import messages as _messages
-from neurogrs.stream.messages import *  # noqa: F403  (the declarations are part of this API)
-from neurogrs.stream.messages import _INT64_MAX, _SESSION_RE
+from neurogrs.stream.messages import (  # the declarations are part of this module's API
+    VERSION, DTYPE, FRAME_PREFIX, PRED_PREFIX, ERROR_PREFIX, END_PREFIX, HELLO_TOPIC,
+    UNKNOWN_SESSION, DEFAULT_MAX_BODY_BYTES, MAX_INPUTS, MAX_DETAIL_CHARS, MALFORMED,
+    BAD_FIELD, BAD_VERSION, BAD_DTYPE, BAD_SHAPE, NON_FINITE, OVERSIZED, SEQ_DUPLICATE,
+    SEQ_DECREASING, TOO_MANY_SESSIONS, ENGINE_ERROR, BAD_INPUT_REASONS, STALE,
+    ERROR_REASONS, CONFLATED, SEQ_GAP, BAD_INPUT, DROP_REASONS, BadMessage, Frame,
+    Prediction, ErrorReport, EndOfStream, Hello, check_session_name, topic,
+    _INT64_MAX, _SESSION_RE,
+)
 
 __all__ = [
     *_messages.__all__,
@@ -60,9 +67,9 @@ def _pack(body: dict) -> bytes:
 
 def _unpack(body: bytes, max_bytes: int) -> dict:
     if not isinstance(body, (bytes, bytearray, memoryview)):
-        raise BadMessage("malformed", f"body must be bytes, got {type(body).__name__}")
+        raise BadMessage(MALFORMED, f"body must be bytes, got {type(body).__name__}")
     if len(body) > max_bytes:
-        raise BadMessage("oversized", f"body has {len(body)} bytes, limit {max_bytes}")
+        raise BadMessage(OVERSIZED, f"body has {len(body)} bytes, limit {max_bytes}")
     try:
         obj = msgpack.unpackb(
             body, raw=False, strict_map_key=True, use_list=True,
@@ -70,9 +77,9 @@ def _unpack(body: bytes, max_bytes: int) -> dict:
             max_map_len=64, max_ext_len=0,
         )
     except Exception as exc:  # msgpack raises ValueError, ExtraData, FormatError, ...
-        raise BadMessage("malformed", f"body is not one msgpack value: {exc}") from None
+        raise BadMessage(MALFORMED, f"body is not one msgpack value: {exc}") from None
     if not isinstance(obj, dict):
-        raise BadMessage("malformed", f"body must be a msgpack map, got {type(obj).__name__}")
+        raise BadMessage(MALFORMED, f"body must be a msgpack map, got {type(obj).__name__}")
     return obj
 
 
@@ -83,7 +90,7 @@ def _is_int(x: Any) -> bool:
 def _session_from_topic(topic_bytes: Any, prefix: bytes) -> str:
     if not isinstance(topic_bytes, bytes):
         if not isinstance(topic_bytes, (bytearray, memoryview)):
-            raise BadMessage("malformed", f"topic must be bytes, got {type(topic_bytes).__name__}")
+            raise BadMessage(MALFORMED, f"topic must be bytes, got {type(topic_bytes).__name__}")
         topic_bytes = bytes(topic_bytes)
     return _topic_session(topic_bytes, prefix)
 
@@ -91,13 +98,13 @@ def _session_from_topic(topic_bytes: Any, prefix: bytes) -> str:
 @functools.lru_cache(maxsize=1024)  # valid topics repeat: parse each once (errors not cached)
 def _topic_session(topic_bytes: bytes, prefix: bytes) -> str:
     if not topic_bytes.startswith(prefix):
-        raise BadMessage("malformed", f"topic must start with {prefix!r}")
+        raise BadMessage(MALFORMED, f"topic must start with {prefix!r}")
     try:
         name = topic_bytes[len(prefix):].decode("ascii")
     except UnicodeDecodeError:
-        raise BadMessage("malformed", "topic session is not ASCII") from None
+        raise BadMessage(MALFORMED, "topic session is not ASCII") from None
     if not _SESSION_RE.match(name):
-        raise BadMessage("malformed", f"topic session {name[:70]!r} is not a valid session name")
+        raise BadMessage(MALFORMED, f"topic session {name[:70]!r} is not a valid session name")
     return name
 
 
@@ -105,31 +112,31 @@ def _header(obj: dict, topic_session: str) -> tuple[str, int]:
     """Check v and session; return (session, seq) with seq validated."""
     v = obj.get("v")
     if not _is_int(v):
-        raise BadMessage("bad_field", f"v must be an integer, got {type(v).__name__}", topic_session)
+        raise BadMessage(BAD_FIELD, f"v must be an integer, got {type(v).__name__}", topic_session)
     seq = obj.get("seq")
     seq_ok = seq if _is_int(seq) and 0 <= seq <= _INT64_MAX else None
     if v != VERSION:
-        raise BadMessage("bad_version", f"v={v} but this decoder speaks v={VERSION}", topic_session, seq_ok)
+        raise BadMessage(BAD_VERSION, f"v={v} but this decoder speaks v={VERSION}", topic_session, seq_ok)
     session = obj.get("session")
     if session != topic_session:
-        raise BadMessage("bad_field", f"session {str(session)[:70]!r} does not match topic session "
+        raise BadMessage(BAD_FIELD, f"session {str(session)[:70]!r} does not match topic session "
                          f"{topic_session!r}", topic_session, seq_ok)
     if seq_ok is None:
-        raise BadMessage("bad_field", f"seq must be an integer 0..2^63-1, got {seq!r}"[:MAX_DETAIL_CHARS], topic_session)
+        raise BadMessage(BAD_FIELD, f"seq must be an integer 0..2^63-1, got {seq!r}"[:MAX_DETAIL_CHARS], topic_session)
     return session, seq
 
 
 def _ns(obj: dict, key: str, session: str | None, seq: int | None) -> int:
     x = obj.get(key)
     if not _is_int(x) or not 0 <= x <= _INT64_MAX:
-        raise BadMessage("bad_field", f"{key} must be an integer 0..2^63-1 (ns), got {x!r}"[:MAX_DETAIL_CHARS],
+        raise BadMessage(BAD_FIELD, f"{key} must be an integer 0..2^63-1 (ns), got {x!r}"[:MAX_DETAIL_CHARS],
                          session, seq)
     return x
 
 
 def _parts(parts: Sequence[bytes]) -> tuple[bytes, bytes]:
     if len(parts) != 2:
-        raise BadMessage("malformed", f"expected 2 message parts [topic, body], got {len(parts)}")
+        raise BadMessage(MALFORMED, f"expected 2 message parts [topic, body], got {len(parts)}")
     return parts[0], parts[1]
 
 
@@ -241,14 +248,14 @@ def _decode_frame_strict(parts: Sequence[bytes], n_inputs: int | None,
                          max_bytes: int) -> Frame:
     """Decode and validate a frame step by step; raises BadMessage with a reason."""
     if not parts:
-        raise BadMessage("malformed", "empty message")
+        raise BadMessage(MALFORMED, "empty message")
     topic_session = _session_from_topic(parts[0], FRAME_PREFIX)
     if len(parts) != 2:
-        raise BadMessage("malformed", f"expected 2 message parts [topic, body], got {len(parts)}",
+        raise BadMessage(MALFORMED, f"expected 2 message parts [topic, body], got {len(parts)}",
                          topic_session)
     body = parts[1]
     if isinstance(body, (bytes, bytearray)) and len(body) > max_bytes:
-        raise BadMessage("oversized", f"body has {len(body)} bytes, limit {max_bytes}", topic_session)
+        raise BadMessage(OVERSIZED, f"body has {len(body)} bytes, limit {max_bytes}", topic_session)
     try:
         obj = _unpack(body, max_bytes)
     except BadMessage as exc:  # the topic still names the session: report it there
@@ -258,26 +265,26 @@ def _decode_frame_strict(parts: Sequence[bytes], n_inputs: int | None,
     t_src = _ns(obj, "t_src_ns", session, seq)
     dtype = obj.get("dtype")
     if not isinstance(dtype, str):
-        raise BadMessage("bad_field", f"dtype must be a string, got {type(dtype).__name__}", session, seq)
+        raise BadMessage(BAD_FIELD, f"dtype must be a string, got {type(dtype).__name__}", session, seq)
     if dtype != DTYPE:
-        raise BadMessage("bad_dtype", f"dtype {dtype[:20]!r} is not {DTYPE!r}", session, seq)
+        raise BadMessage(BAD_DTYPE, f"dtype {dtype[:20]!r} is not {DTYPE!r}", session, seq)
     shape = obj.get("shape")
     if (not isinstance(shape, list) or len(shape) != 1 or not _is_int(shape[0])
             or not 1 <= shape[0] <= MAX_INPUTS):
-        raise BadMessage("bad_shape", f"shape must be [N] with 1 <= N <= {MAX_INPUTS}, got {shape!r}"[:MAX_DETAIL_CHARS],
+        raise BadMessage(BAD_SHAPE, f"shape must be [N] with 1 <= N <= {MAX_INPUTS}, got {shape!r}"[:MAX_DETAIL_CHARS],
                          session, seq)
     n = shape[0]
     if n_inputs is not None and n != n_inputs:
-        raise BadMessage("bad_shape", f"shape [{n}] but the model takes [{n_inputs}]", session, seq)
+        raise BadMessage(BAD_SHAPE, f"shape [{n}] but the model takes [{n_inputs}]", session, seq)
     data = obj.get("data")
     if not isinstance(data, bytes):
-        raise BadMessage("bad_field", f"data must be msgpack bin, got {type(data).__name__}", session, seq)
+        raise BadMessage(BAD_FIELD, f"data must be msgpack bin, got {type(data).__name__}", session, seq)
     if len(data) != 4 * n:
-        raise BadMessage("bad_shape", f"data has {len(data)} bytes, shape [{n}] needs {4 * n}", session, seq)
+        raise BadMessage(BAD_SHAPE, f"data has {len(data)} bytes, shape [{n}] needs {4 * n}", session, seq)
     arr = np.frombuffer(data, dtype="<f4")
     if not np.isfinite(arr).all():
         bad = int(np.count_nonzero(~np.isfinite(arr)))
-        raise BadMessage("non_finite", f"{bad} NaN/Inf value(s) in data", session, seq)
+        raise BadMessage(NON_FINITE, f"{bad} NaN/Inf value(s) in data", session, seq)
     if arr.dtype != np.float32:  # big-endian hosts: make it native for the engine
         arr = arr.astype(np.float32)
     return Frame(session, seq, t_src, arr)
@@ -358,17 +365,17 @@ def decode_prediction(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_
     model = obj.get("model")
     late = obj.get("late")
     if not _is_int(label) or label < 0:
-        raise BadMessage("bad_field", "label must be a non-negative integer", session, seq)
+        raise BadMessage(BAD_FIELD, "label must be a non-negative integer", session, seq)
     if (not isinstance(probs, list) or not probs
             or not all(isinstance(x, (float, int)) and not isinstance(x, bool) for x in probs)):
-        raise BadMessage("bad_field", "probs must be a non-empty array of numbers", session, seq)
+        raise BadMessage(BAD_FIELD, "probs must be a non-empty array of numbers", session, seq)
     if label >= len(probs):
-        raise BadMessage("bad_field", f"label {label} out of range for {len(probs)} probs", session, seq)
+        raise BadMessage(BAD_FIELD, f"label {label} out of range for {len(probs)} probs", session, seq)
     if not isinstance(model, str) or not isinstance(late, bool):
-        raise BadMessage("bad_field", "model must be a string and late a boolean", session, seq)
+        raise BadMessage(BAD_FIELD, "model must be a string and late a boolean", session, seq)
     skipped = obj.get("skipped", 0)
     if not _is_int(skipped) or not 0 <= skipped <= _INT64_MAX:
-        raise BadMessage("bad_field", "skipped must be a non-negative integer", session, seq)
+        raise BadMessage(BAD_FIELD, "skipped must be a non-negative integer", session, seq)
     return Prediction(session, seq, ts[0], ts[1], ts[2], label, tuple(float(x) for x in probs),
                       model, late, int(skipped))
 
@@ -385,16 +392,16 @@ def decode_error(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_BYTES
     topic_b, body = _parts(parts)
     name = bytes(topic_b[len(ERROR_PREFIX):]).decode("ascii", "replace") if bytes(topic_b).startswith(ERROR_PREFIX) else None
     if name is None or not (name == UNKNOWN_SESSION or _SESSION_RE.match(name)):
-        raise BadMessage("malformed", f"topic must be error.<session>")
+        raise BadMessage(MALFORMED, "topic must be error.<session>")
     obj = _unpack(body, max_bytes)
     if obj.get("v") != VERSION or obj.get("session") != name:
-        raise BadMessage("bad_field", "v or session mismatch in error report", name)
+        raise BadMessage(BAD_FIELD, "v or session mismatch in error report", name)
     seq = obj.get("seq")
     if seq is not None and not _is_int(seq):
-        raise BadMessage("bad_field", "seq must be an integer or nil", name)
+        raise BadMessage(BAD_FIELD, "seq must be an integer or nil", name)
     reason, detail = obj.get("reason"), obj.get("detail", "")
     if not isinstance(reason, str) or not isinstance(detail, str):
-        raise BadMessage("bad_field", "reason and detail must be strings", name, seq)
+        raise BadMessage(BAD_FIELD, "reason and detail must be strings", name, seq)
     return ErrorReport(name, seq, reason, detail)
 
 
@@ -414,7 +421,7 @@ def decode_end(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_BYTES) 
     t_src = _ns(obj, "t_src_ns", session, seq)
     frames = obj.get("frames")
     if not _is_int(frames) or frames < 0:
-        raise BadMessage("bad_field", "frames must be a non-negative integer", session, seq)
+        raise BadMessage(BAD_FIELD, "frames must be a non-negative integer", session, seq)
     return EndOfStream(session, seq, t_src, frames)
 
 
@@ -428,16 +435,16 @@ def encode_hello(h: Hello) -> list[bytes]:
 def decode_hello(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Hello:
     topic_b, body = _parts(parts)
     if bytes(topic_b) != HELLO_TOPIC:
-        raise BadMessage("malformed", "topic must be 'hello'")
+        raise BadMessage(MALFORMED, "topic must be 'hello'")
     obj = _unpack(body, max_bytes)
     if obj.get("v") != VERSION:
-        raise BadMessage("bad_version", f"hello v={obj.get('v')!r}")
+        raise BadMessage(BAD_VERSION, f"hello v={obj.get('v')!r}")
     try:
         labels = tuple(str(x) for x in obj["labels"])
         return Hello(str(obj["model"]), str(obj["engine"]), int(obj["n_inputs"]), labels,
                      int(obj["deadline_ns"]))
     except (KeyError, TypeError, ValueError) as exc:
-        raise BadMessage("bad_field", f"hello: {exc}") from None
+        raise BadMessage(BAD_FIELD, f"hello: {exc}") from None
 
 
 def decode_message(parts: Sequence[bytes], n_inputs: int | None = None,
@@ -445,7 +452,7 @@ def decode_message(parts: Sequence[bytes], n_inputs: int | None = None,
                    ) -> Frame | Prediction | ErrorReport | EndOfStream | Hello:
     """Decode any v1 message by its topic."""
     if len(parts) != 2:
-        raise BadMessage("malformed", f"expected 2 message parts [topic, body], got {len(parts)}")
+        raise BadMessage(MALFORMED, f"expected 2 message parts [topic, body], got {len(parts)}")
     t = parts[0]
     if type(t) is not bytes:
         t = bytes(t)
@@ -459,4 +466,4 @@ def decode_message(parts: Sequence[bytes], n_inputs: int | None = None,
         return decode_end(parts, max_bytes)
     if t == HELLO_TOPIC:
         return decode_hello(parts, max_bytes)
-    raise BadMessage("malformed", f"unknown topic {t[:40]!r}")
+    raise BadMessage(MALFORMED, f"unknown topic {t[:40]!r}")

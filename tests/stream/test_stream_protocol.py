@@ -169,3 +169,13 @@ def test_prediction_skipped_field_round_trips_and_is_optional():
     parts = encode_prediction(plain)
     assert b"skipped" not in parts[1]  # absent when zero: byte-identical to the original v1
     assert decode_prediction(parts).skipped == 0
+
+
+def test_exported_members():
+    from neurogrs.stream import messages
+
+    assert set(messages.__all__) <= set(P.__all__)  # one public module for the wire format
+    for name in P.__all__:
+        assert getattr(P, name) is not None, name
+    assert P.ERROR_REASONS == P.BAD_INPUT_REASONS + (P.STALE,)
+    assert set(P.DROP_REASONS) == {"stale", "conflated", "seq_gap", "bad_input"}

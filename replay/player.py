@@ -163,7 +163,7 @@ class Player:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TransportTimeout(f"no subscriber for {want.decode()} on {self.endpoint} "
-                                    f"within {timeout:g} s (is the service running?)")
+                                       f"within {timeout:g} s (is the service running?)")
             if self._sock.poll(int(min(left, 0.2) * 1000) + 1, zmq.POLLIN):
                 msg = self._sock.recv()
                 if msg[:1] == b"\x01" and want.startswith(msg[1:]):

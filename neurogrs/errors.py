@@ -8,7 +8,10 @@
     ├── ArtifactError             an artifact directory is missing, malformed or tampered
     ├── EngineError               an inference engine cannot run (bad frame, no compiler)
     │   └── CompilerError         the C compiler is missing or failed
-    └── ProtocolError             a wire message does not follow protocol v1
+    ├── ProtocolError             a wire message does not follow protocol v1
+    └── TransportError            a socket cannot bind, connect, send or receive (zmq errors)
+        └── TransportTimeout      a peer did not show up or answer in time (no subscriber,
+                                  no service greeting, a receiver that takes nothing)
 
 Third-party errors (zmq, OSError from ctypes, subprocess failures) are translated into
 these where they enter the package, so callers catch one family.
@@ -25,6 +28,8 @@ __all__ = [
     "EngineError",
     "CompilerError",
     "ProtocolError",
+    "TransportError",
+    "TransportTimeout",
 ]
 
 
@@ -62,3 +67,12 @@ class CompilerError(EngineError):
 
 class ProtocolError(NeurogrsError, ValueError):
     """A wire message does not follow the protocol."""
+
+
+class TransportError(NeurogrsError):
+    """A ZeroMQ socket cannot bind, connect, send or receive (translated from zmq.ZMQError
+    where it enters: neurogrs.stream.transport)."""
+
+
+class TransportTimeout(TransportError):
+    """A peer did not show up or answer within the time allowed."""

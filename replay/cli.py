@@ -21,13 +21,15 @@ def _speed(text: str) -> float | None:
 
 
 def register(sub: "argparse._SubParsersAction") -> None:
+    from neurogrs.stream.transport import CLIENT_FRAMES
+
     p = sub.add_parser(
         "replay", help="replay a recorded session as frames (paced, lossless, XPUB-synced)",
         description="Publish a session's frames (protocol v1) at fs x speed. Waits for a "
                     "subscriber; never drops (waits at the high-water mark); sends an "
                     "end-of-stream message; prints a JSON report on stdout.")
     p.add_argument("session", help="session file (.npz, NeuroGRS CSV)")
-    p.add_argument("--frames", default=">tcp://127.0.0.1:5555",
+    p.add_argument("--frames", default=CLIENT_FRAMES,
                    help="endpoint (> connects, the default; @ binds)")
     p.add_argument("--speed", type=_speed, default=1.0, help="1 (real time), N (N x), or max")
     p.add_argument("--start", type=int, default=0, help="first frame index")

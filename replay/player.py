@@ -23,15 +23,16 @@ from typing import Any
 
 import numpy as np
 
-from neurogrs.errors import ConfigError, NeurogrsError
+from neurogrs.errors import ConfigError, TransportError, TransportTimeout
 from neurogrs.session import Session
 from neurogrs.stream import protocol as P
+from neurogrs.stream.transport import CLIENT_FRAMES, parse_endpoint, two_part_io
 
 __all__ = ["ReplayConfig", "ReplayReport", "Player", "load_session_file", "default_session_name"]
 
-DEFAULT_FRAMES = ">tcp://127.0.0.1:5555"
-FLUSH_LINGER_MS = 5000
-PACE_SLACK_NS = 50_000  # send at once when due within 50 us (sleep overshoots about that)  # frames queued at close are flushed for up to this long
+DEFAULT_FRAMES = CLIENT_FRAMES
+FLUSH_LINGER_MS = 5000  # frames queued at close are flushed for up to this long
+PACE_SLACK_NS = 50_000  # send at once when due within 50 us (sleep overshoots about that)
 
 
 def load_session_file(path: "str | os.PathLike") -> Session:
@@ -61,7 +62,7 @@ class ReplayConfig:
     curve_dir: str | None = None
 
     def __post_init__(self) -> None:
-        P.parse_endpoint(self.frames, "connect")
+        parse_endpoint(self.frames, "connect")
         P.check_session_name(self.session_name)
         if self.speed is not None and not (isinstance(self.speed, (int, float)) and 0 < self.speed <= 1e6):
             raise ConfigError(f"speed must be in (0, 1e6] or None (max), got {self.speed!r}")
@@ -131,10 +132,10 @@ class Player:
 
             keys.configure_client(s, self.config.curve_dir)
         self._sock = s
-        self._send_two = P.socket_io(s)[0]
+        self._send_nowait = two_part_io(s).send_nowait
         try:
-            self.endpoint = P.parse_endpoint(self.config.frames, "connect").apply(s)
-        except ConfigError:
+            self.endpoint = parse_endpoint(self.config.frames, "connect").apply(s)
+        except TransportError:
             self.close()
             raise
         return self.endpoint
@@ -151,7 +152,8 @@ class Player:
         self._stop.set()
 
     def wait_for_subscriber(self, timeout_s: float | None = None) -> None:
-        """Block until a subscription matching frame.<session> arrives (XPUB), or raise."""
+        """Block until a subscription matching frame.<session> arrives (XPUB); raises
+        TransportTimeout after `timeout_s` (default: the config's subscriber_timeout_s)."""
         import zmq
 
         want = P.topic(P.FRAME_PREFIX, self.config.session_name)
@@ -160,33 +162,30 @@ class Player:
         while not self._stop.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
-                raise NeurogrsError(f"no subscriber for {want.decode()} on {self.endpoint} "
-                                    f"within {timeout:g} s (is the service running?)")
+                raise TransportTimeout(f"no subscriber for {want.decode()} on {self.endpoint} "
+                                       f"within {timeout:g} s (is the service running?)")
             if self._sock.poll(int(min(left, 0.2) * 1000) + 1, zmq.POLLIN):
                 msg = self._sock.recv()
                 if msg[:1] == b"\x01" and want.startswith(msg[1:]):
                     return
 
     def _send(self, parts: list[bytes]) -> int:
-        """Send without ever dropping: at the HWM wait for POLLOUT. Returns waits needed."""
+        """Send without ever dropping: at the HWM wait for POLLOUT. Returns waits needed;
+        raises TransportTimeout when the receiver takes nothing for stall_timeout_s."""
         import zmq
 
         waits = 0
         stalled_since = None
-        NOBLOCK = zmq.NOBLOCK.value
-        while True:
-            try:
-                self._send_two(parts, NOBLOCK)
-                return waits
-            except zmq.Again:
-                waits += 1
-                now = time.monotonic()
-                stalled_since = stalled_since or now
-                if now - stalled_since > self.config.stall_timeout_s:
-                    raise NeurogrsError(f"receiver took nothing for {self.config.stall_timeout_s:g} s "
-                                        "(high-water mark full); stopping without dropping")
-                self._sock.poll(100, zmq.POLLOUT)
-                self._drain_subscriptions()
+        while not self._send_nowait(parts):
+            waits += 1
+            now = time.monotonic()
+            stalled_since = stalled_since or now
+            if now - stalled_since > self.config.stall_timeout_s:
+                raise TransportTimeout(f"receiver took nothing for {self.config.stall_timeout_s:g} s "
+                                       "(high-water mark full); stopping without dropping")
+            self._sock.poll(100, zmq.POLLOUT)
+            self._drain_subscriptions()
+        return waits
 
     def _drain_subscriptions(self) -> None:
         import zmq

@@ -1,7 +1,7 @@
 """neurogrs.stream: the online service, wire protocol v1, metrics and the client API.
 
     from neurogrs.stream import subscribe
-    for pred in subscribe(">tcp://127.0.0.1:5556", session="mouse1", timeout=5): ...
+    for pred in subscribe(session="mouse1", timeout=5): ...   # the local service's default endpoint
 """
 from neurogrs.stream.client import Subscriber, subscribe
 

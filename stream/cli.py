@@ -9,22 +9,26 @@ __all__ = ["register"]
 
 
 def register(sub: "argparse._SubParsersAction") -> None:
+    from neurogrs.inference import ENGINES
+    from neurogrs.stream.policy import LATEST, POLICIES
+    from neurogrs.stream.transport import CLIENT_PREDICTIONS, SERVICE_FRAMES, SERVICE_PREDICTIONS
+
     p = sub.add_parser(
         "serve", help="serve predictions over ZeroMQ within a deadline (Prometheus metrics)",
         description="Decode frames from ZeroMQ and publish predictions (protocol v1, "
                     "docs/protocol.md). Endpoints: @ binds, > connects; bare addresses bind. "
                     "Prints one JSON 'ready' line on stdout; final metrics on stderr at exit.")
     p.add_argument("artifact", help="artifact directory (model.json + weights.npz)")
-    p.add_argument("--engine", default="c", choices=("c", "numba", "numpy"),
+    p.add_argument("--engine", default="c", choices=ENGINES,
                    help="inference engine (numpy for debugging; default c)")
-    p.add_argument("--frames", default="@tcp://127.0.0.1:5555", help="frame endpoint (SUB)")
-    p.add_argument("--predictions", default="@tcp://127.0.0.1:5556",
+    p.add_argument("--frames", default=SERVICE_FRAMES, help="frame endpoint (SUB)")
+    p.add_argument("--predictions", default=SERVICE_PREDICTIONS,
                    help="prediction/error endpoint (XPUB)")
     p.add_argument("--metrics-port", type=int, default=9108,
                    help="Prometheus port (0: any free port, -1: no metrics endpoint)")
     p.add_argument("--metrics-addr", default="127.0.0.1", help="address the metrics endpoint binds")
     p.add_argument("--deadline-ms", type=float, default=100.0, help="per-frame deadline (ms)")
-    p.add_argument("--policy", default="latest", choices=("latest", "all"),
+    p.add_argument("--policy", default=LATEST, choices=POLICIES,
                    help="latest: when behind, answer only the newest frame per session "
                         "(skipped ones counted as conflated); all: answer every frame")
     p.add_argument("--session", action="append", default=[], metavar="NAME",
@@ -37,7 +41,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
                        description="Subscribe to a service's predictions. Given the recorded "
                                    "session, report online accuracy against its labels and "
                                    "latency percentiles (t_src -> received).")
-    p.add_argument("--predictions", default=">tcp://127.0.0.1:5556", help="service endpoint")
+    p.add_argument("--predictions", default=CLIENT_PREDICTIONS, help="service endpoint")
     p.add_argument("--session", metavar="FILE",
                    help="recorded session: score online accuracy (with balanced accuracy and "
                         "the majority baseline) against its labels; stop at its end-of-stream")
@@ -60,7 +64,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
 def _serve(args: argparse.Namespace) -> int:
     import signal
 
-    from neurogrs.errors import ConfigError
+    from neurogrs.errors import TransportError
     from neurogrs.inference import load_engine
     from neurogrs.stream.service import Service, ServiceConfig
 
@@ -79,7 +83,7 @@ def _serve(args: argparse.Namespace) -> int:
             httpd, _ = start_http_server(args.metrics_port, addr=args.metrics_addr,
                                          registry=service.registry)
         except OSError as exc:
-            raise ConfigError(f"cannot bind metrics endpoint {args.metrics_addr}:"
+            raise TransportError(f"cannot bind metrics endpoint {args.metrics_addr}:"
                               f"{args.metrics_port}: {exc}") from exc
         metrics_url = f"http://{args.metrics_addr}:{httpd.server_port}/metrics"
     for sig in (signal.SIGTERM, signal.SIGINT):

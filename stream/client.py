@@ -1,6 +1,6 @@
 """The closed-loop client: receive predictions (and errors, end-of-stream) from a service.
 
-    for pred in subscribe(">tcp://127.0.0.1:5556", session="mouse1", timeout=5):
+    for pred in subscribe(session="mouse1", timeout=5):  # default: the local service
         act_on(pred.label, pred.late)
 """
 from __future__ import annotations
@@ -8,12 +8,13 @@ from __future__ import annotations
 import time
 from typing import Any, Iterator
 
-from neurogrs.errors import ConfigError
+from neurogrs.errors import TransportTimeout
 from neurogrs.stream import protocol as P
+from neurogrs.stream.transport import CLIENT_PREDICTIONS, parse_endpoint, two_part_io
 
 __all__ = ["Subscriber", "subscribe", "DEFAULT_PREDICTIONS"]
 
-DEFAULT_PREDICTIONS = ">tcp://127.0.0.1:5556"
+DEFAULT_PREDICTIONS = CLIENT_PREDICTIONS
 
 
 class Subscriber:
@@ -51,8 +52,8 @@ class Subscriber:
                 topics = [P.topic(p, session) for p in (P.PRED_PREFIX, P.ERROR_PREFIX, P.END_PREFIX)]
             for t in topics + [P.HELLO_TOPIC]:
                 self._sock.subscribe(t)
-            self.endpoint = P.parse_endpoint(endpoint, "connect").apply(self._sock)
-            self._recv_nowait = P.socket_io(self._sock)[1]
+            self.endpoint = parse_endpoint(endpoint, "connect").apply(self._sock)
+            self._recv_nowait = two_part_io(self._sock).recv_nowait
             self._poll_in = [(self._sock, zmq.POLLIN)]
         except BaseException:
             self.close()
@@ -72,9 +73,8 @@ class Subscriber:
             wait = -1 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
             if not zmq.zmq_poll(poll_in, wait):
                 return None
-            try:
-                parts = recv()
-            except zmq.Again:
+            parts = recv()
+            if parts is None:
                 continue
             self.received_ns = time.time_ns()
             try:
@@ -89,12 +89,13 @@ class Subscriber:
             return msg
 
     def wait_hello(self, timeout_s: float) -> P.Hello:
-        """Wait until the service greets this subscription: from then on nothing is missed."""
+        """Wait until the service greets this subscription: from then on nothing is missed.
+        Raises TransportTimeout after `timeout_s` without a greeting."""
         end = time.monotonic() + timeout_s
         while self.hello is None:
             left = end - time.monotonic()
             if left <= 0:
-                raise ConfigError(f"no service answered on {self.endpoint} within {timeout_s:g} s")
+                raise TransportTimeout(f"no service answered on {self.endpoint} within {timeout_s:g} s")
             self.recv(left)  # call before traffic starts: other messages here are skipped
         return self.hello
 

@@ -22,12 +22,11 @@ from prometheus_client import CollectorRegistry, Gauge, Info
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.utils import floatToGoString
 
-from neurogrs.stream.protocol import BAD_INPUT_REASONS
+from neurogrs.stream.protocol import BAD_INPUT_REASONS, DROP_REASONS
 
 __all__ = ["ServiceMetrics", "FastCounter", "FastHistogram", "DROP_REASONS", "STAGES",
            "stage_buckets", "end_to_end_buckets"]
 
-DROP_REASONS = ("stale", "conflated", "seq_gap", "bad_input")
 STAGES = ("decode", "inference", "publish")
 
 # 10 us .. 1 s: the client library's defaults start at 5 ms, far too coarse here

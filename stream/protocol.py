@@ -13,42 +13,37 @@ Every message is a two-part ZeroMQ message ``[topic, body]``:
 
 Decoding is strict: every problem raises `BadMessage` (a `ProtocolError`) carrying a
 `reason` from `BAD_INPUT_REASONS`, plus the session and seq when they could be read, so
-the service can count it and report it on ``error.<session>``.
+the service can count it and report it on ``error.<session>``. Frames and predictions are
+first tried by a one-pass decoder (the hot path) that accepts exactly what the step-by-step
+decoder accepts and returns None for anything else.
+
+The declarations (version, topics, limits, reasons, message types) live in
+`neurogrs.stream.messages` and are re-exported here; sockets and endpoints are
+`neurogrs.stream.transport`.
 """
 from __future__ import annotations
 
-import re
-import time
-from dataclasses import dataclass
 import functools
-from typing import Any, NamedTuple, Sequence
+import time
+from typing import Any, Sequence
 
 import msgpack
 import numpy as np
 
-from neurogrs.errors import ConfigError, ProtocolError
+from neurogrs.errors import ProtocolError
+from neurogrs.stream import messages as _messages
+from neurogrs.stream.messages import (  # the declarations are part of this module's API
+    VERSION, DTYPE, FRAME_PREFIX, PRED_PREFIX, ERROR_PREFIX, END_PREFIX, HELLO_TOPIC,
+    UNKNOWN_SESSION, DEFAULT_MAX_BODY_BYTES, MAX_INPUTS, MAX_DETAIL_CHARS, MALFORMED,
+    BAD_FIELD, BAD_VERSION, BAD_DTYPE, BAD_SHAPE, NON_FINITE, OVERSIZED, SEQ_DUPLICATE,
+    SEQ_DECREASING, TOO_MANY_SESSIONS, ENGINE_ERROR, BAD_INPUT_REASONS, STALE,
+    ERROR_REASONS, CONFLATED, SEQ_GAP, BAD_INPUT, DROP_REASONS, BadMessage, Frame,
+    Prediction, ErrorReport, EndOfStream, Hello, check_session_name, topic,
+    _INT64_MAX, _SESSION_RE,
+)
 
 __all__ = [
-    "VERSION",
-    "DTYPE",
-    "FRAME_PREFIX",
-    "PRED_PREFIX",
-    "ERROR_PREFIX",
-    "END_PREFIX",
-    "HELLO_TOPIC",
-    "UNKNOWN_SESSION",
-    "DEFAULT_MAX_BODY_BYTES",
-    "MAX_INPUTS",
-    "BAD_INPUT_REASONS",
-    "BadMessage",
-    "Frame",
-    "Prediction",
-    "ErrorReport",
-    "EndOfStream",
-    "Hello",
-    "Endpoint",
-    "parse_endpoint",
-    "check_session_name",
+    *_messages.__all__,
     "encode_frame",
     "FrameEncoder",
     "decode_frame",
@@ -62,186 +57,7 @@ __all__ = [
     "encode_hello",
     "decode_hello",
     "decode_message",
-    "topic",
-    "socket_io",
 ]
-
-VERSION = 1
-DTYPE = "<f4"
-FRAME_PREFIX = b"frame."
-PRED_PREFIX = b"pred."
-ERROR_PREFIX = b"error."
-END_PREFIX = b"end."
-HELLO_TOPIC = b"hello"
-UNKNOWN_SESSION = "_"  # session name used on error.<session> when it cannot be read
-DEFAULT_MAX_BODY_BYTES = 1 << 20  # 1 MiB: a frame body larger than this is "oversized"
-MAX_INPUTS = 1 << 18  # largest N a frame may declare
-MAX_DETAIL_CHARS = 200
-_SESSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
-_INT64_MAX = (1 << 63) - 1
-
-# reason strings reported on error.<session> and counted in neurogrs_bad_input_total{kind}
-BAD_INPUT_REASONS = (
-    "malformed",  # wrong part count, bad topic, not msgpack / truncated, body not a map
-    "bad_field",  # a field is missing or has the wrong type (or session != topic session)
-    "bad_version",  # v is not a version this decoder speaks
-    "bad_dtype",  # dtype is not "<f4"
-    "bad_shape",  # shape is not [N] for the model's N, or does not match len(data)
-    "non_finite",  # NaN or +-Inf in data
-    "oversized",  # body larger than the configured limit
-    "seq_duplicate",  # seq equal to the last accepted seq of the session
-    "seq_decreasing",  # seq lower than the last accepted seq of the session
-    "too_many_sessions",  # a new session beyond the service's session cap
-    "engine_error",  # the engine refused a frame that passed validation (should not happen)
-)
-
-
-class BadMessage(ProtocolError):
-    """A message that does not follow protocol v1; `reason` is one of BAD_INPUT_REASONS."""
-
-    def __init__(self, reason: str, detail: str, session: str | None = None,
-                 seq: int | None = None) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail[:MAX_DETAIL_CHARS]
-        self.session = session
-        self.seq = seq
-
-
-# ----------------------------------------------------------------------------- messages
-class Frame(NamedTuple):  # a NamedTuple: built once per frame on the hot path (cheap)
-    session: str
-    seq: int
-    t_src_ns: int
-    data: np.ndarray  # float32 [N], read-only view on the received buffer
-
-
-class Prediction(NamedTuple):
-    session: str
-    seq: int
-    t_src_ns: int
-    t_recv_ns: int
-    t_pub_ns: int
-    label: int
-    probs: tuple[float, ...]
-    model: str
-    late: bool
-    skipped: int = 0  # frames of this session conflated (unanswered) since the last prediction
-
-
-@dataclass(frozen=True)
-class ErrorReport:
-    session: str
-    seq: int | None
-    reason: str
-    detail: str
-
-
-@dataclass(frozen=True)
-class EndOfStream:
-    session: str
-    seq: int  # the seq the next frame would have had
-    t_src_ns: int
-    frames: int  # frames the source sent in this stream
-
-
-@dataclass(frozen=True)
-class Hello:
-    model: str
-    engine: str
-    n_inputs: int
-    labels: tuple[str, ...]
-    deadline_ns: int
-
-
-# ----------------------------------------------------------------------------- endpoints
-@dataclass(frozen=True)
-class Endpoint:
-    """A ZeroMQ endpoint and whether to bind or connect it (CZMQ convention)."""
-
-    action: str  # "bind" | "connect"
-    address: str  # e.g. "tcp://127.0.0.1:5555"
-
-    def apply(self, socket: Any) -> str:
-        """Bind or connect `socket`; returns the actual address (resolves ``:*`` ports)."""
-        import zmq
-
-        try:
-            if self.action == "bind":
-                socket.bind(self.address)
-                return socket.getsockopt_string(zmq.LAST_ENDPOINT)
-            socket.connect(self.address)
-            return self.address
-        except zmq.ZMQError as exc:
-            raise ConfigError(f"cannot {self.action} {self.address}: {exc}") from exc
-
-    def __str__(self) -> str:
-        return ("@" if self.action == "bind" else ">") + self.address
-
-
-def parse_endpoint(text: str, default: str = "connect") -> Endpoint:
-    """``@tcp://127.0.0.1:5555`` binds, ``>tcp://127.0.0.1:5555`` connects, a bare address
-    uses `default` (the socket's natural role: services bind, clients connect)."""
-    if default not in ("bind", "connect"):
-        raise ConfigError(f"default must be 'bind' or 'connect', got {default!r}")
-    if not isinstance(text, str) or not text:
-        raise ConfigError(f"endpoint must be a non-empty string, got {text!r}")
-    action = default
-    if text[0] == "@":
-        action, text = "bind", text[1:]
-    elif text[0] == ">":
-        action, text = "connect", text[1:]
-    transport, sep, rest = text.partition("://")
-    if not sep or transport not in ("tcp", "ipc", "inproc") or not rest:
-        raise ConfigError(
-            f"endpoint {text!r} must look like tcp://HOST:PORT, ipc://PATH or inproc://NAME "
-            "(prefix @ to bind, > to connect)"
-        )
-    if transport == "tcp":
-        host, colon, port = rest.rpartition(":")
-        if not colon or not host or not (port == "*" or (port.isdigit() and 0 < int(port) < 65536)):
-            raise ConfigError(f"tcp endpoint {text!r} needs HOST:PORT with PORT 1..65535 or *")
-    return Endpoint(action, text)
-
-
-def check_session_name(name: str) -> str:
-    if not isinstance(name, str) or not _SESSION_RE.match(name):
-        raise ConfigError(
-            f"session name {name!r} must be 1-64 characters of [A-Za-z0-9_-], "
-            "starting with a letter or digit"
-        )
-    return name
-
-
-def socket_io(sock: Any) -> tuple[Any, Any]:
-    """Fast I/O of two-part messages on one socket (service, replayer and client hot paths):
-    (send_two(parts), recv_nowait() -> parts) on `sock` through pyzmq's Cython methods
-    with int flags: what send_multipart/recv_multipart do, without their Python layer.
-    send_two(parts, flags=0) sends like send_multipart (flags: 0 or zmq.NOBLOCK; ZeroMQ
-    takes a multipart message whole or not at all, so Again can only come from the first
-    part); recv_nowait() raises zmq.Again when nothing is queued. Messages of any part
-    count are received (the decoders reject the wrong count)."""
-    import zmq
-    from zmq.backend import Socket as CSocket
-
-    send, recv, get = CSocket.send, CSocket.recv, CSocket.get
-    more, noblock, rcvmore = int(zmq.SNDMORE), int(zmq.NOBLOCK), int(zmq.RCVMORE)
-
-    def send_two(parts: list, flags: int = 0) -> None:
-        send(sock, parts[0], more | flags)
-        send(sock, parts[1], flags)
-
-    def recv_nowait() -> list:
-        parts = [recv(sock, noblock)]
-        while get(sock, rcvmore):
-            parts.append(recv(sock, noblock))
-        return parts
-
-    return send_two, recv_nowait
-
-
-def topic(prefix: bytes, session: str) -> bytes:
-    return prefix + session.encode("ascii")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -251,9 +67,9 @@ def _pack(body: dict) -> bytes:
 
 def _unpack(body: bytes, max_bytes: int) -> dict:
     if not isinstance(body, (bytes, bytearray, memoryview)):
-        raise BadMessage("malformed", f"body must be bytes, got {type(body).__name__}")
+        raise BadMessage(MALFORMED, f"body must be bytes, got {type(body).__name__}")
     if len(body) > max_bytes:
-        raise BadMessage("oversized", f"body has {len(body)} bytes, limit {max_bytes}")
+        raise BadMessage(OVERSIZED, f"body has {len(body)} bytes, limit {max_bytes}")
     try:
         obj = msgpack.unpackb(
             body, raw=False, strict_map_key=True, use_list=True,
@@ -261,9 +77,9 @@ def _unpack(body: bytes, max_bytes: int) -> dict:
             max_map_len=64, max_ext_len=0,
         )
     except Exception as exc:  # msgpack raises ValueError, ExtraData, FormatError, ...
-        raise BadMessage("malformed", f"body is not one msgpack value: {exc}") from None
+        raise BadMessage(MALFORMED, f"body is not one msgpack value: {exc}") from None
     if not isinstance(obj, dict):
-        raise BadMessage("malformed", f"body must be a msgpack map, got {type(obj).__name__}")
+        raise BadMessage(MALFORMED, f"body must be a msgpack map, got {type(obj).__name__}")
     return obj
 
 
@@ -274,7 +90,7 @@ def _is_int(x: Any) -> bool:
 def _session_from_topic(topic_bytes: Any, prefix: bytes) -> str:
     if not isinstance(topic_bytes, bytes):
         if not isinstance(topic_bytes, (bytearray, memoryview)):
-            raise BadMessage("malformed", f"topic must be bytes, got {type(topic_bytes).__name__}")
+            raise BadMessage(MALFORMED, f"topic must be bytes, got {type(topic_bytes).__name__}")
         topic_bytes = bytes(topic_bytes)
     return _topic_session(topic_bytes, prefix)
 
@@ -282,13 +98,13 @@ def _session_from_topic(topic_bytes: Any, prefix: bytes) -> str:
 @functools.lru_cache(maxsize=1024)  # valid topics repeat: parse each once (errors not cached)
 def _topic_session(topic_bytes: bytes, prefix: bytes) -> str:
     if not topic_bytes.startswith(prefix):
-        raise BadMessage("malformed", f"topic must start with {prefix!r}")
+        raise BadMessage(MALFORMED, f"topic must start with {prefix!r}")
     try:
         name = topic_bytes[len(prefix):].decode("ascii")
     except UnicodeDecodeError:
-        raise BadMessage("malformed", "topic session is not ASCII") from None
+        raise BadMessage(MALFORMED, "topic session is not ASCII") from None
     if not _SESSION_RE.match(name):
-        raise BadMessage("malformed", f"topic session {name[:70]!r} is not a valid session name")
+        raise BadMessage(MALFORMED, f"topic session {name[:70]!r} is not a valid session name")
     return name
 
 
@@ -296,55 +112,43 @@ def _header(obj: dict, topic_session: str) -> tuple[str, int]:
     """Check v and session; return (session, seq) with seq validated."""
     v = obj.get("v")
     if not _is_int(v):
-        raise BadMessage("bad_field", f"v must be an integer, got {type(v).__name__}", topic_session)
+        raise BadMessage(BAD_FIELD, f"v must be an integer, got {type(v).__name__}", topic_session)
     seq = obj.get("seq")
     seq_ok = seq if _is_int(seq) and 0 <= seq <= _INT64_MAX else None
     if v != VERSION:
-        raise BadMessage("bad_version", f"v={v} but this decoder speaks v={VERSION}", topic_session, seq_ok)
+        raise BadMessage(BAD_VERSION, f"v={v} but this decoder speaks v={VERSION}", topic_session, seq_ok)
     session = obj.get("session")
     if session != topic_session:
-        raise BadMessage("bad_field", f"session {str(session)[:70]!r} does not match topic session "
+        raise BadMessage(BAD_FIELD, f"session {str(session)[:70]!r} does not match topic session "
                          f"{topic_session!r}", topic_session, seq_ok)
     if seq_ok is None:
-        raise BadMessage("bad_field", f"seq must be an integer 0..2^63-1, got {seq!r}"[:MAX_DETAIL_CHARS], topic_session)
+        raise BadMessage(BAD_FIELD, f"seq must be an integer 0..2^63-1, got {seq!r}"[:MAX_DETAIL_CHARS], topic_session)
     return session, seq
 
 
 def _ns(obj: dict, key: str, session: str | None, seq: int | None) -> int:
     x = obj.get(key)
     if not _is_int(x) or not 0 <= x <= _INT64_MAX:
-        raise BadMessage("bad_field", f"{key} must be an integer 0..2^63-1 (ns), got {x!r}"[:MAX_DETAIL_CHARS],
+        raise BadMessage(BAD_FIELD, f"{key} must be an integer 0..2^63-1 (ns), got {x!r}"[:MAX_DETAIL_CHARS],
                          session, seq)
     return x
 
 
 def _parts(parts: Sequence[bytes]) -> tuple[bytes, bytes]:
     if len(parts) != 2:
-        raise BadMessage("malformed", f"expected 2 message parts [topic, body], got {len(parts)}")
+        raise BadMessage(MALFORMED, f"expected 2 message parts [topic, body], got {len(parts)}")
     return parts[0], parts[1]
 
 
 # ----------------------------------------------------------------------------- frames
 def encode_frame(session: str, seq: int, data: np.ndarray, t_src_ns: int | None = None) -> list[bytes]:
-    check_session_name(session)
-    arr = np.ascontiguousarray(data, dtype="<f4")
-    if arr.ndim != 1:
-        raise ProtocolError(f"frame data must be 1-D, got shape {arr.shape}")
-    body = {
-        "v": VERSION,
-        "session": session,
-        "seq": int(seq),
-        "t_src_ns": time.time_ns() if t_src_ns is None else int(t_src_ns),
-        "dtype": DTYPE,
-        "shape": [int(arr.shape[0])],
-        "data": arr.tobytes(),
-    }
-    return [topic(FRAME_PREFIX, session), _pack(body)]
+    """[topic, body] of a frame; `t_src_ns` None: now."""
+    return FrameEncoder(session).encode(seq, data, time.time_ns() if t_src_ns is None else t_src_ns)
 
 
 class FrameEncoder:
-    """Encodes frames of one session byte for byte like `encode_frame`, with one reused
-    msgpack Packer and the topic computed once (the replayer's hot path)."""
+    """Encodes frames of one session (the replayer's hot path): one reused msgpack Packer,
+    the topic computed once."""
 
     def __init__(self, session: str) -> None:
         self.session = check_session_name(session)
@@ -354,7 +158,9 @@ class FrameEncoder:
     def encode(self, seq: int, data: np.ndarray, t_src_ns: int) -> list[bytes]:
         if (type(data) is not np.ndarray or data.dtype != _F4 or data.ndim != 1
                 or not data.flags.c_contiguous):
-            return encode_frame(self.session, seq, data, t_src_ns)
+            data = np.ascontiguousarray(data, dtype=_F4)
+            if data.ndim != 1:
+                raise ProtocolError(f"frame data must be 1-D, got shape {data.shape}")
         return [self.topic, self._pack({"v": VERSION, "session": self.session, "seq": int(seq),
                                         "t_src_ns": int(t_src_ns), "dtype": DTYPE,
                                         "shape": [data.shape[0]], "data": data.tobytes()})]
@@ -442,14 +248,14 @@ def _decode_frame_strict(parts: Sequence[bytes], n_inputs: int | None,
                          max_bytes: int) -> Frame:
     """Decode and validate a frame step by step; raises BadMessage with a reason."""
     if not parts:
-        raise BadMessage("malformed", "empty message")
+        raise BadMessage(MALFORMED, "empty message")
     topic_session = _session_from_topic(parts[0], FRAME_PREFIX)
     if len(parts) != 2:
-        raise BadMessage("malformed", f"expected 2 message parts [topic, body], got {len(parts)}",
+        raise BadMessage(MALFORMED, f"expected 2 message parts [topic, body], got {len(parts)}",
                          topic_session)
     body = parts[1]
     if isinstance(body, (bytes, bytearray)) and len(body) > max_bytes:
-        raise BadMessage("oversized", f"body has {len(body)} bytes, limit {max_bytes}", topic_session)
+        raise BadMessage(OVERSIZED, f"body has {len(body)} bytes, limit {max_bytes}", topic_session)
     try:
         obj = _unpack(body, max_bytes)
     except BadMessage as exc:  # the topic still names the session: report it there
@@ -459,26 +265,26 @@ def _decode_frame_strict(parts: Sequence[bytes], n_inputs: int | None,
     t_src = _ns(obj, "t_src_ns", session, seq)
     dtype = obj.get("dtype")
     if not isinstance(dtype, str):
-        raise BadMessage("bad_field", f"dtype must be a string, got {type(dtype).__name__}", session, seq)
+        raise BadMessage(BAD_FIELD, f"dtype must be a string, got {type(dtype).__name__}", session, seq)
     if dtype != DTYPE:
-        raise BadMessage("bad_dtype", f"dtype {dtype[:20]!r} is not {DTYPE!r}", session, seq)
+        raise BadMessage(BAD_DTYPE, f"dtype {dtype[:20]!r} is not {DTYPE!r}", session, seq)
     shape = obj.get("shape")
     if (not isinstance(shape, list) or len(shape) != 1 or not _is_int(shape[0])
             or not 1 <= shape[0] <= MAX_INPUTS):
-        raise BadMessage("bad_shape", f"shape must be [N] with 1 <= N <= {MAX_INPUTS}, got {shape!r}"[:MAX_DETAIL_CHARS],
+        raise BadMessage(BAD_SHAPE, f"shape must be [N] with 1 <= N <= {MAX_INPUTS}, got {shape!r}"[:MAX_DETAIL_CHARS],
                          session, seq)
     n = shape[0]
     if n_inputs is not None and n != n_inputs:
-        raise BadMessage("bad_shape", f"shape [{n}] but the model takes [{n_inputs}]", session, seq)
+        raise BadMessage(BAD_SHAPE, f"shape [{n}] but the model takes [{n_inputs}]", session, seq)
     data = obj.get("data")
     if not isinstance(data, bytes):
-        raise BadMessage("bad_field", f"data must be msgpack bin, got {type(data).__name__}", session, seq)
+        raise BadMessage(BAD_FIELD, f"data must be msgpack bin, got {type(data).__name__}", session, seq)
     if len(data) != 4 * n:
-        raise BadMessage("bad_shape", f"data has {len(data)} bytes, shape [{n}] needs {4 * n}", session, seq)
+        raise BadMessage(BAD_SHAPE, f"data has {len(data)} bytes, shape [{n}] needs {4 * n}", session, seq)
     arr = np.frombuffer(data, dtype="<f4")
     if not np.isfinite(arr).all():
         bad = int(np.count_nonzero(~np.isfinite(arr)))
-        raise BadMessage("non_finite", f"{bad} NaN/Inf value(s) in data", session, seq)
+        raise BadMessage(NON_FINITE, f"{bad} NaN/Inf value(s) in data", session, seq)
     if arr.dtype != np.float32:  # big-endian hosts: make it native for the engine
         arr = arr.astype(np.float32)
     return Frame(session, seq, t_src, arr)
@@ -486,26 +292,14 @@ def _decode_frame_strict(parts: Sequence[bytes], n_inputs: int | None,
 
 # ----------------------------------------------------------------------------- predictions
 def encode_prediction(p: Prediction) -> list[bytes]:
-    body = {
-        "v": VERSION,
-        "session": p.session,
-        "seq": int(p.seq),
-        "t_src_ns": int(p.t_src_ns),
-        "t_recv_ns": int(p.t_recv_ns),
-        "t_pub_ns": int(p.t_pub_ns),
-        "label": int(p.label),
-        "probs": [float(x) for x in p.probs],
-        "model": p.model,
-        "late": bool(p.late),
-    }
-    if p.skipped:
-        body["skipped"] = int(p.skipped)
-    return [topic(PRED_PREFIX, p.session), _pack(body)]
+    return PredictionEncoder(p.model).encode(
+        p.session, int(p.seq), int(p.t_src_ns), int(p.t_recv_ns), int(p.t_pub_ns), int(p.label),
+        [float(x) for x in p.probs], bool(p.late), int(p.skipped))
 
 
 class PredictionEncoder:
-    """Encodes predictions of one model byte for byte like `encode_prediction`, with one
-    reused msgpack Packer and a cached topic per session (the service's hot path)."""
+    """Encodes predictions of one model (the service's hot path): one reused msgpack Packer,
+    a cached topic per session."""
 
     def __init__(self, model: str) -> None:
         self.model = model
@@ -571,17 +365,17 @@ def decode_prediction(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_
     model = obj.get("model")
     late = obj.get("late")
     if not _is_int(label) or label < 0:
-        raise BadMessage("bad_field", "label must be a non-negative integer", session, seq)
+        raise BadMessage(BAD_FIELD, "label must be a non-negative integer", session, seq)
     if (not isinstance(probs, list) or not probs
             or not all(isinstance(x, (float, int)) and not isinstance(x, bool) for x in probs)):
-        raise BadMessage("bad_field", "probs must be a non-empty array of numbers", session, seq)
+        raise BadMessage(BAD_FIELD, "probs must be a non-empty array of numbers", session, seq)
     if label >= len(probs):
-        raise BadMessage("bad_field", f"label {label} out of range for {len(probs)} probs", session, seq)
+        raise BadMessage(BAD_FIELD, f"label {label} out of range for {len(probs)} probs", session, seq)
     if not isinstance(model, str) or not isinstance(late, bool):
-        raise BadMessage("bad_field", "model must be a string and late a boolean", session, seq)
+        raise BadMessage(BAD_FIELD, "model must be a string and late a boolean", session, seq)
     skipped = obj.get("skipped", 0)
     if not _is_int(skipped) or not 0 <= skipped <= _INT64_MAX:
-        raise BadMessage("bad_field", "skipped must be a non-negative integer", session, seq)
+        raise BadMessage(BAD_FIELD, "skipped must be a non-negative integer", session, seq)
     return Prediction(session, seq, ts[0], ts[1], ts[2], label, tuple(float(x) for x in probs),
                       model, late, int(skipped))
 
@@ -598,16 +392,16 @@ def decode_error(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_BYTES
     topic_b, body = _parts(parts)
     name = bytes(topic_b[len(ERROR_PREFIX):]).decode("ascii", "replace") if bytes(topic_b).startswith(ERROR_PREFIX) else None
     if name is None or not (name == UNKNOWN_SESSION or _SESSION_RE.match(name)):
-        raise BadMessage("malformed", f"topic must be error.<session>")
+        raise BadMessage(MALFORMED, "topic must be error.<session>")
     obj = _unpack(body, max_bytes)
     if obj.get("v") != VERSION or obj.get("session") != name:
-        raise BadMessage("bad_field", "v or session mismatch in error report", name)
+        raise BadMessage(BAD_FIELD, "v or session mismatch in error report", name)
     seq = obj.get("seq")
     if seq is not None and not _is_int(seq):
-        raise BadMessage("bad_field", "seq must be an integer or nil", name)
+        raise BadMessage(BAD_FIELD, "seq must be an integer or nil", name)
     reason, detail = obj.get("reason"), obj.get("detail", "")
     if not isinstance(reason, str) or not isinstance(detail, str):
-        raise BadMessage("bad_field", "reason and detail must be strings", name, seq)
+        raise BadMessage(BAD_FIELD, "reason and detail must be strings", name, seq)
     return ErrorReport(name, seq, reason, detail)
 
 
@@ -627,7 +421,7 @@ def decode_end(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_BYTES) 
     t_src = _ns(obj, "t_src_ns", session, seq)
     frames = obj.get("frames")
     if not _is_int(frames) or frames < 0:
-        raise BadMessage("bad_field", "frames must be a non-negative integer", session, seq)
+        raise BadMessage(BAD_FIELD, "frames must be a non-negative integer", session, seq)
     return EndOfStream(session, seq, t_src, frames)
 
 
@@ -641,16 +435,16 @@ def encode_hello(h: Hello) -> list[bytes]:
 def decode_hello(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Hello:
     topic_b, body = _parts(parts)
     if bytes(topic_b) != HELLO_TOPIC:
-        raise BadMessage("malformed", "topic must be 'hello'")
+        raise BadMessage(MALFORMED, "topic must be 'hello'")
     obj = _unpack(body, max_bytes)
     if obj.get("v") != VERSION:
-        raise BadMessage("bad_version", f"hello v={obj.get('v')!r}")
+        raise BadMessage(BAD_VERSION, f"hello v={obj.get('v')!r}")
     try:
         labels = tuple(str(x) for x in obj["labels"])
         return Hello(str(obj["model"]), str(obj["engine"]), int(obj["n_inputs"]), labels,
                      int(obj["deadline_ns"]))
     except (KeyError, TypeError, ValueError) as exc:
-        raise BadMessage("bad_field", f"hello: {exc}") from None
+        raise BadMessage(BAD_FIELD, f"hello: {exc}") from None
 
 
 def decode_message(parts: Sequence[bytes], n_inputs: int | None = None,
@@ -658,7 +452,7 @@ def decode_message(parts: Sequence[bytes], n_inputs: int | None = None,
                    ) -> Frame | Prediction | ErrorReport | EndOfStream | Hello:
     """Decode any v1 message by its topic."""
     if len(parts) != 2:
-        raise BadMessage("malformed", f"expected 2 message parts [topic, body], got {len(parts)}")
+        raise BadMessage(MALFORMED, f"expected 2 message parts [topic, body], got {len(parts)}")
     t = parts[0]
     if type(t) is not bytes:
         t = bytes(t)
@@ -666,12 +460,10 @@ def decode_message(parts: Sequence[bytes], n_inputs: int | None = None,
         return decode_prediction(parts, max_bytes)
     if t.startswith(FRAME_PREFIX):
         return decode_frame(parts, n_inputs, max_bytes)
-    if t.startswith(PRED_PREFIX):
-        return decode_prediction(parts, max_bytes)
     if t.startswith(ERROR_PREFIX):
         return decode_error(parts, max_bytes)
     if t.startswith(END_PREFIX):
         return decode_end(parts, max_bytes)
     if t == HELLO_TOPIC:
         return decode_hello(parts, max_bytes)
-    raise BadMessage("malformed", f"unknown topic {t[:40]!r}")
+    raise BadMessage(MALFORMED, f"unknown topic {t[:40]!r}")

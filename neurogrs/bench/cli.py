@@ -14,6 +14,8 @@ def register_bench(bench_sub: argparse._SubParsersAction) -> None:
 
 
 def _register_inference(bench_sub: argparse._SubParsersAction) -> None:
+    from neurogrs.codegen.generator import SPARSE_MODES
+
     p = bench_sub.add_parser(
         "inference",
         help="per-frame latency of the numpy, numba and C engines vs Keras, LiteRT, ONNX Runtime",
@@ -33,7 +35,7 @@ def _register_inference(bench_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-peers", action="store_true", help="engines only (no TensorFlow)")
     p.add_argument("--march-native", action="store_true",
                    help="build the C engine with -march=native")
-    p.add_argument("--sparse", choices=("auto", "dense", "sparse"), default="auto",
+    p.add_argument("--sparse", choices=SPARSE_MODES, default="auto",
                    help="C code for sparse layers (default auto)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random frames")
     p.add_argument("--gap-ms", type=float, default=0.0, metavar="MS",
@@ -43,12 +45,14 @@ def _register_inference(bench_sub: argparse._SubParsersAction) -> None:
 
 
 def _register_service(bench_sub: argparse._SubParsersAction) -> None:
+    from neurogrs.inference import ENGINES
+
     p = bench_sub.add_parser(
         "service", help="replay -> service -> listener on loopback, with a bare echo floor",
         description="End-to-end latency, loss and deadline misses at 10 Hz, at an aggregate "
                     "rate, at the maximum rate; a bare pyzmq+msgpack echo as the floor; a soak.")
     p.add_argument("artifact")
-    p.add_argument("--engine", default="c", choices=("c", "numba", "numpy"))
+    p.add_argument("--engine", default="c", choices=ENGINES)
     p.add_argument("--duration", type=float, default=10.0, help="seconds per paced run")
     p.add_argument("--rate", type=float, default=1000.0, help="aggregate frames/s run")
     p.add_argument("--max-frames", type=int, default=50_000, help="frames in the max-rate run")

@@ -1,7 +1,8 @@
 """The floor for `neurogrs bench service`: a bare pyzmq + msgpack echo.
 
 Same sockets and topics as the service (SUB in, XPUB out, hello on subscription) but no
-validation, no engine, no metrics: receive, unpack, pack a constant prediction, send. Run as
+validation, no engine, no metrics: receive, unpack, encode a constant prediction (with the
+protocol's own encoder, so the bytes are v1), send. Run as
 ``python -m neurogrs.bench.echo --frames EP --predictions EP``; prints a JSON ready line.
 """
 from __future__ import annotations
@@ -19,7 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     import msgpack
     import zmq
 
+    from neurogrs.errors import NeurogrsError
     from neurogrs.stream import protocol as P
+    from neurogrs.stream.transport import parse_endpoint
 
     ap = argparse.ArgumentParser(prog="neurogrs-echo")
     ap.add_argument("--frames", default="@tcp://127.0.0.1:*")
@@ -35,19 +38,21 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     try:
-        eps = {"frames": P.parse_endpoint(args.frames, "bind").apply(sub),
-               "predictions": P.parse_endpoint(args.predictions, "bind").apply(pub)}
-    except Exception as exc:
+        eps = {"frames": parse_endpoint(args.frames, "bind").apply(sub),
+               "predictions": parse_endpoint(args.predictions, "bind").apply(pub)}
+    except NeurogrsError as exc:
         print(f"echo: {exc}", file=sys.stderr)
         return 2
-    sub.subscribe(b"frame.")
-    sub.subscribe(b"end.")
+    sub.subscribe(P.FRAME_PREFIX)
+    sub.subscribe(P.END_PREFIX)
     hello = P.encode_hello(P.Hello("echo", "echo", 0, ("0", "1"), 10**8))
     print(json.dumps({"event": "ready", **eps}), flush=True)
     poller = zmq.Poller()
     poller.register(sub, zmq.POLLIN)
     poller.register(pub, zmq.POLLIN)
-    pack, unpack = msgpack.packb, msgpack.unpackb
+    unpack = msgpack.unpackb
+    encode = P.PredictionEncoder("echo").encode
+    probs = [1.0, 0.0]
     while not stop:
         ev = dict(poller.poll(100))
         if pub in ev:
@@ -62,14 +67,12 @@ def main(argv: list[str] | None = None) -> int:
             except zmq.Again:
                 break
             t_recv = time.time_ns()
-            if topic.startswith(b"end."):
+            if topic.startswith(P.END_PREFIX):
                 pub.send_multipart([topic, body])
                 continue
             d = unpack(body)
-            out = {"v": 1, "session": d["session"], "seq": d["seq"], "t_src_ns": d["t_src_ns"],
-                   "t_recv_ns": t_recv, "t_pub_ns": time.time_ns(), "label": 0,
-                   "probs": [1.0, 0.0], "model": "echo", "late": False}
-            pub.send_multipart([b"pred." + topic[6:], pack(out)])
+            pub.send_multipart(encode(d["session"], d["seq"], d["t_src_ns"], t_recv,
+                                      time.time_ns(), 0, probs, False))
     ctx.destroy(linger=0)
     return 0
 

@@ -14,14 +14,8 @@ robust to a shared machine).
 """
 from __future__ import annotations
 
-import json
-import os
-import queue
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +23,16 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from neurogrs.errors import ConfigError, NeurogrsError
+from neurogrs.bench.process import EventProcess
+from neurogrs.errors import ConfigError
+from neurogrs.inference import ENGINES
 from neurogrs.stream import protocol as P
+from neurogrs.stream.policy import ALL
 
 __all__ = ["BenchConfig", "run_bench", "format_table"]
 
 STARTUP_TIMEOUT_S = 60.0
+ANY_PORT = "@tcp://127.0.0.1:*"  # targets bind ephemeral loopback ports (never the defaults)
 # "sustained": nothing lost or late AND p99 within a quarter of the deadline, i.e. no
 # backlog building up (a 2 s step can pass while a queue grows that a soak would not survive)
 SUSTAINED_P99_FRACTION = 0.25
@@ -55,6 +53,8 @@ class BenchConfig:
     soak_rate: float | None = None  # frames/s; None: 80 % of the maximum sustained rate
 
     def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine {self.engine!r}: choose one of {ENGINES}")
         if not 0 < self.duration_s <= 3600:
             raise ConfigError(f"duration_s must be in (0, 3600], got {self.duration_s}")
         if not 0 < self.rate <= 1e6 or not 0 < self.slow_rate <= 1e6:
@@ -63,62 +63,6 @@ class BenchConfig:
             raise ConfigError(f"soak_rate must be in (0, 1e6] frames/s, got {self.soak_rate}")
         if self.max_frames < 1 or self.soak_frames < 0:
             raise ConfigError("max_frames must be >= 1 and soak_frames >= 0")
-
-
-class _Proc:
-    def __init__(self, args: list[str]) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.p = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=env)
-        self.lines: queue.Queue = queue.Queue()
-        self.err: list[str] = []
-        threading.Thread(target=self._pump, args=(self.p.stdout, self.lines.put), daemon=True).start()
-        threading.Thread(target=self._pump, args=(self.p.stderr, self.err.append), daemon=True).start()
-
-    @staticmethod
-    def _pump(stream: Any, put: Any) -> None:
-        for line in stream:
-            put(line)
-
-    def event(self, name: str, timeout: float) -> dict:
-        end = time.monotonic() + timeout
-        while (left := end - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                break
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if obj.get("event") == name:
-                return obj
-        self.stop()
-        raise NeurogrsError(f"{self.p.args[2:4]}: no {name!r} within {timeout:g} s: "
-                            f"{''.join(self.err)[-1500:]}")
-
-    def rss_bytes(self) -> int:
-        with open(f"/proc/{self.p.pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        return -1
-
-    def cpu_seconds(self) -> float:
-        """user + system CPU time of the process so far (from /proc)."""
-        with open(f"/proc/{self.p.pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> int | None:
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(10)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(5)
-        return self.p.returncode
 
 
 def _session_file(n_inputs: int, directory: Path) -> Path:
@@ -144,7 +88,7 @@ def _one_run(target: dict, session: Path, name: str, speed: str, frames: int, de
     reported = 0
     with Subscriber(">" + target["predictions"], name, rcvhwm=2_000_000) as sub:
         sub.wait_hello(10)
-        rep = _Proc(["neurogrs.bench._entry", "replay", str(session), "--frames",
+        rep = EventProcess(["-m", "neurogrs.bench._entry", "replay", str(session), "--frames",
                      ">" + target["frames"], "--speed", speed, "--restamp", "--loop",
                      "--max-frames", str(frames), "--session-name", name, "--no-progress"])
         end = None
@@ -187,12 +131,13 @@ def _one_run(target: dict, session: Path, name: str, speed: str, frames: int, de
             "replay_rate_fps": done["rate_fps"], "hwm_waits": done["hwm_waits"]}
 
 
-def _start_target(kind: str, cfg: BenchConfig) -> _Proc:
+def _start_target(kind: str, cfg: BenchConfig) -> EventProcess:
     if kind == "echo":
-        return _Proc(["neurogrs.bench.echo"])
-    return _Proc(["neurogrs.bench._entry", "serve", cfg.artifact, "--engine", cfg.engine,
-                  "--frames", "@tcp://127.0.0.1:*", "--predictions", "@tcp://127.0.0.1:*",
-                  "--metrics-port", "-1", "--policy", "all", "--deadline-ms", str(cfg.deadline_ms)])
+        return EventProcess(["-m", "neurogrs.bench.echo", "--frames", ANY_PORT,
+                             "--predictions", ANY_PORT])
+    return EventProcess(["-m", "neurogrs.bench._entry", "serve", cfg.artifact, "--engine", cfg.engine,
+                         "--frames", ANY_PORT, "--predictions", ANY_PORT, "--metrics-port", "-1",
+                         "--policy", ALL, "--deadline-ms", str(cfg.deadline_ms)])
 
 
 def run_bench(cfg: BenchConfig, log: TextIO = sys.stderr) -> dict:

@@ -12,6 +12,7 @@ import zmq
 from neurogrs.errors import ConfigError, NeurogrsError
 from neurogrs.replay.player import Player, ReplayConfig, default_session_name
 from neurogrs.stream import protocol as P
+from stream_helpers import term_context
 
 pytestmark = pytest.mark.timeout(60)
 T, N = 50, 8
@@ -21,7 +22,7 @@ T, N = 50, 8
 def ctx():
     c = zmq.Context()
     yield c
-    c.destroy(linger=0)
+    term_context(c)
 
 
 @pytest.fixture

@@ -18,7 +18,18 @@ from neurogrs.zoo import init_spec
 
 N = 20
 RECV_TIMEOUT_S = 5.0
+TERM_TIMEOUT_S = 10.0
 ANY = "@tcp://127.0.0.1:*"
+
+
+def term_context(ctx, timeout=TERM_TIMEOUT_S):
+    """Close a context's sockets and terminate it in a thread (pyzmq's own fixtures do
+    this): a socket left blocking makes term() hang; here that fails the test instead."""
+    t = threading.Thread(target=ctx.destroy, kwargs={"linger": 0}, daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        pytest.fail(f"zmq context did not terminate within {timeout} s (a socket still in use?)")
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +48,7 @@ def engine(artifact_dir):
 def ctx():
     c = zmq.Context()
     yield c
-    c.destroy(linger=0)
+    term_context(c)
 
 
 class Feeder:

@@ -3,18 +3,14 @@ TensorFlow, SIGTERM clean shutdown (exit 0), fatal bind error (non-zero), end to
 from __future__ import annotations
 
 import json
-import os
-import queue
 import signal
-import subprocess
-import sys
-import threading
 import time
 
 import numpy as np
 import pytest
 import zmq
 
+from neurogrs.bench.process import EventProcess
 from neurogrs.formats import save_session
 from neurogrs.session import Session
 
@@ -26,61 +22,12 @@ _WRAP = ("import atexit, sys; atexit.register(lambda: print('HEAVY=' + ','.join(
          "from neurogrs.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
-class Proc:
-    def __init__(self, args):
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.t0 = time.perf_counter()
-        self.p = subprocess.Popen([sys.executable, "-c", _WRAP, *args], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=env)
-        self.lines: queue.Queue = queue.Queue()
-        self.err: list[str] = []
-        threading.Thread(target=self._pump, args=(self.p.stdout, self.lines.put), daemon=True).start()
-        threading.Thread(target=self._pump, args=(self.p.stderr, self._on_err), daemon=True).start()
-
-    def _on_err(self, line):
-        self.err.append(line)
-        self.lines.put(line)
-
-    @staticmethod
-    def _pump(stream, put):
-        for line in stream:
-            put(line)
-
-    def json_line(self, event, timeout=15):
-        end = time.monotonic() + timeout
-        while (left := end - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                break
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if obj.get("event") == event:
-                return obj
-        self.kill()
-        pytest.fail(f"no {event!r} line within {timeout} s; stderr:\n{''.join(self.err)[-3000:]}")
-
-    def wait(self, timeout=15):
-        try:
-            return self.p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            pytest.fail(f"process did not exit within {timeout} s")
-
-    def kill(self):
-        if self.p.poll() is None:
-            self.p.kill()
-            self.p.wait(5)
-
-
 @pytest.fixture
 def procs():
     started = []
 
     def spawn(*args):
-        pr = Proc([str(a) for a in args])
+        pr = EventProcess(["-c", _WRAP, *(str(a) for a in args)])
         started.append(pr)
         return pr
 
@@ -101,7 +48,7 @@ def _serve_args(artifact_dir, *extra):
 
 def test_serve_ready_fast_without_tensorflow_and_sigterm_exits_zero(procs, artifact_dir):
     srv = procs(*_serve_args(artifact_dir))
-    ready = srv.json_line("ready")
+    ready = srv.event("ready")
     startup = time.perf_counter() - srv.t0
     assert startup < 2.0, f"ready after {startup:.2f} s"
     assert ready["metrics"].startswith("http://127.0.0.1:")
@@ -115,7 +62,7 @@ def test_serve_ready_fast_without_tensorflow_and_sigterm_exits_zero(procs, artif
 
 def test_sigint_also_clean(procs, artifact_dir):
     srv = procs(*_serve_args(artifact_dir))
-    srv.json_line("ready")
+    srv.event("ready")
     srv.p.send_signal(signal.SIGINT)
     assert srv.wait() == 0
 
@@ -143,16 +90,16 @@ def test_replay_serve_listen_end_to_end(procs, artifact_dir, tmp_path):
     sess = Session(rng.normal(size=(T, 20)).astype(np.float32), rng.integers(0, 2, T), fs=100.0)
     path = save_session(sess, tmp_path / "rec.npz")
     srv = procs(*_serve_args(artifact_dir, "--deadline-ms", "1000"))
-    ready = srv.json_line("ready")
+    ready = srv.event("ready")
     lis = procs("listen", "--predictions", ">" + ready["predictions"], "--session", path,
                 "--session-name", "rec", "--quiet", "--timeout", "30")
     # 'listening' comes once the service greeted the subscription (hello): nothing is missed
-    lis.json_line("listening")
+    lis.event("listening")
     rep = procs("replay", path, "--frames", ">" + ready["frames"], "--speed", "5",
                 "--session-name", "rec", "--no-progress")
-    done = rep.json_line("done", timeout=60)
+    done = rep.event("done", timeout=60)
     assert done["sent"] == T and rep.wait() == 0
-    summary = lis.json_line("summary", timeout=60)
+    summary = lis.event("summary", timeout=60)
     assert lis.wait() == 0
     # every frame answered, or (on a badly overloaded machine) reported stale: none vanish
     assert summary["predictions"] + summary["skipped"] + sum(summary["errors"].values()) == T

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from neurogrs.errors import ConfigError, ProtocolError
 from neurogrs.stream import protocol as P
+from neurogrs.stream import transport as T
 
 sessions = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_\-]{0,20}\Z")
 seqs = st.integers(0, 2**63 - 1)
@@ -141,14 +142,14 @@ def test_decode_never_raises_anything_but_protocol_error(parts):
     ("ipc:///tmp/x", "connect", ("connect", "ipc:///tmp/x")),
 ])
 def test_parse_endpoint(text, default, expected):
-    e = P.parse_endpoint(text, default)
+    e = T.parse_endpoint(text, default)
     assert (e.action, e.address) == expected
 
 
 @pytest.mark.parametrize("text", ["", "@", "udp://x:1", "tcp://host", "tcp://h:0", "tcp://h:99999", "5555"])
 def test_parse_endpoint_rejects(text):
     with pytest.raises(ConfigError):
-        P.parse_endpoint(text)
+        T.parse_endpoint(text)
 
 
 @pytest.mark.parametrize("name", ["", "a.b", "-a", "a" * 65, "é", "a b"])
@@ -168,3 +169,13 @@ def test_prediction_skipped_field_round_trips_and_is_optional():
     parts = encode_prediction(plain)
     assert b"skipped" not in parts[1]  # absent when zero: byte-identical to the original v1
     assert decode_prediction(parts).skipped == 0
+
+
+def test_exported_members():
+    from neurogrs.stream import messages
+
+    assert set(messages.__all__) <= set(P.__all__)  # one public module for the wire format
+    for name in P.__all__:
+        assert getattr(P, name) is not None, name
+    assert P.ERROR_REASONS == P.BAD_INPUT_REASONS + (P.STALE,)
+    assert set(P.DROP_REASONS) == {"stale", "conflated", "seq_gap", "bad_input"}

@@ -318,3 +318,31 @@ def test_engine_warmed_before_subscribing(start_service, engine):
     svc.feeder("s1")  # returns once the service's subscription arrived
     assert len(calls) >= WARMUP_CALLS
     assert calls[0] is False  # warmed with a read-only, wire-decoded frame
+
+
+def test_latest_end_of_stream_inside_a_backlog_resets_seq_and_closes_the_stream(ctx, start_service,
+                                                                               engine):
+    # a backlog holding the end of one stream and the start of the next (inproc: exact).
+    # The end resets the session where it stands in the queue (the new stream's seq 0 is
+    # not "decreasing"), and the old stream's frames are accounted for before its end.
+    gate = GateEngine(engine)
+    start_service(eng=gate, policy="latest", frames="@inproc://frames-end",
+                  predictions="@inproc://preds-end")
+    gate.armed = True
+    sub = Subscriber(">inproc://preds-end", "s1", context=ctx)
+    sub.wait_hello(5)
+    feed = Feeder(ctx, "inproc://frames-end", "s1")
+    feed.frame(0)
+    assert gate.entered.wait(5), "service never reached the engine"
+    for seq in (1, 2):
+        feed.frame(seq)
+    feed.end(3, frames=3)
+    for seq in (0, 1):
+        feed.frame(seq)
+    gate.release.set()
+    msgs = collect(sub, lambda m: any(isinstance(x, P.Prediction) and x.seq == 1 for x in m))
+    assert not errors(msgs)
+    kinds = [(type(m).__name__, m.seq, getattr(m, "skipped", None)) for m in msgs]
+    assert kinds == [("Prediction", 0, 0), ("Prediction", 2, 1), ("EndOfStream", 3, None),
+                     ("Prediction", 1, 1)]
+    sub.close()

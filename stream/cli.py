@@ -40,7 +40,8 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--predictions", default=">tcp://127.0.0.1:5556", help="service endpoint")
     p.add_argument("--session", metavar="FILE",
                    help="recorded session: score online accuracy (with balanced accuracy and "
-                        "the majority baseline) against its labels; stop at its end-of-stream")
+                        "the best constant predictor) against its labels; stop at its "
+                        "end-of-stream")
     p.add_argument("--session-name", metavar="NAME",
                    help="listen to this session only; stop at its end-of-stream")
     p.add_argument("--json", action="store_true", help="one JSON object per prediction")

@@ -50,3 +50,31 @@ def test_skipped_frames_are_accounted():
     t.add(P.EndOfStream("s", 5, 0, 5), 0)
     s = t.summary()
     assert s["skipped"] == 2 and s["unaccounted"] == 0
+
+
+def test_baseline_is_the_best_constant_on_the_scored_frames():
+    # the recording's majority is 0, but the frames scored (seq 5..9) are mostly 1
+    labels = np.array([0] * 6 + [1] * 4)
+    t = Tally(labels=labels)
+    for seq, label in zip(range(5, 10), (1, 1, 1, 0, 0)):
+        t.add(_pred(seq, label), 0)
+    s = t.summary()
+    assert s["accuracy"] == pytest.approx(0.4)
+    assert s["baseline_accuracy"] == pytest.approx(0.8) and s["baseline_class"] == 1
+    assert s["beats_baseline"] is False
+
+
+def test_online_scores_are_evaluate_classification_metrics():
+    from neurogrs.evaluate import classification_metrics
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 50)
+    t = Tally(labels=labels)
+    seqs = np.arange(120)
+    preds = rng.integers(0, 2, 120)
+    for seq, label in zip(seqs, preds):
+        t.add(_pred(int(seq), int(label)), 0)
+    want = classification_metrics(labels[seqs % 50], preds, None, 2)
+    got = t.summary()
+    assert {k: got[k] for k in want if k != "n"} == {k: v for k, v in want.items() if k != "n"}
+    assert got["predictions"] == 120

@@ -270,7 +270,8 @@ def load_session(
     without labels uses it, or the file's own default (nelpy), or the paper's fine-motion
     rule when speed is in cm/s.
     label_column: BEHAVIOR column holding the label (CSV layout).
-    mouse/day/session: pick the session when `path` is a directory of CSV files.
+    mouse/day/session: pick the session when `path` is a directory of CSV files; given with
+    a TRACES file, they must agree with its name (ConfigError otherwise).
     """
     p = Path(path)
     if not p.exists():
@@ -282,10 +283,8 @@ def load_session(
                 f"{p.name}: labels from speed were requested, but the NeuroGRS CSV layout has "
                 "no speed; its labels come from a BEHAVIOR column (--label-column)"
             )
-        if p.is_dir():
-            return load_csv_session(p, mouse=mouse, day=day, session=session,
-                                    label_column=label_column)
-        return load_csv_session(p, label_column=label_column)
+        return load_csv_session(p, mouse=mouse, day=day, session=session,
+                                label_column=label_column)
     if suffix == ".npz":
         return load_npz_session(p, label_rule=label_rule)
     if suffix == ".nwb":
@@ -486,11 +485,17 @@ def _resolve_csv(path: Path, mouse: str | None, day: str | None, session: str | 
             want = [f for f in found
                     if all(v is None or _TRACES_RE.match(f).group(k) == str(v)
                            for k, v in (("mouse", mouse), ("day", day), ("session", session)))]
-            if len(want) != 1:
-                listing = ", ".join(found) or "none"
+            if not found:
                 raise FormatError(
-                    f"{path}: cannot pick one session ({len(want)} match); give mouse, day and "
-                    f"session (TRACES files present: {listing})"
+                    f"{path}: no TRACES_<mouse>_<day>_<session>.csv file in this directory "
+                    "(a NeuroGRS CSV directory holds TRACES_, BEHAVIOR_ and CELLXY_ files)"
+                )
+            if len(want) != 1:
+                raise FormatError(
+                    f"{path}: cannot pick one session ({len(want)} of {len(found)} match"
+                    f"{_ids_text(mouse, day, session)}); name it with --csv-id MOUSE DAY "
+                    f"SESSION (in code: mouse=, day=, session=); TRACES files present: "
+                    f"{', '.join(found)}"
                 )
             m = _TRACES_RE.match(want[0])
             ids = {k: m.group(k) for k in ("mouse", "day", "session")}
@@ -503,8 +508,22 @@ def _resolve_csv(path: Path, mouse: str | None, day: str | None, session: str | 
             "(BEHAVIOR_... and CELLXY_<mouse>.csv beside it)"
         )
     ids = {k: m.group(k) for k in ("mouse", "day", "session")}
+    given = {"mouse": mouse, "day": day, "session": session}
+    clash = {k: v for k, v in given.items() if v is not None and str(v) != ids[k]}
+    if clash:
+        raise ConfigError(
+            f"--csv-id {mouse} {day} {session} disagrees with the file named, {path.name} "
+            f"({', '.join(f'{k} {ids[k]!r} vs {v!r}' for k, v in clash.items())}): give the "
+            "directory with --csv-id, or the TRACES file without it"
+        )
     t, b, c = csv_session_paths(path.parent, ids["mouse"], ids["day"], ids["session"])
     return path, b, c, ids
+
+
+def _ids_text(mouse: str | None, day: str | None, session: str | None) -> str:
+    given = [f"{k} {v}" for k, v in (("mouse", mouse), ("day", day), ("session", session))
+             if v is not None]
+    return f" {', '.join(given)}" if given else ""
 
 
 def load_csv_session(

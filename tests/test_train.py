@@ -217,3 +217,20 @@ def test_session_rejects_gaps_in_label_classes_and_boolean_fs():
         Session(x, np.array([0, 2, 0, 2]))
     with pytest.raises(SessionError, match="fs must be a number"):
         Session(x, np.array([0, 1, 0, 1]), fs=True)
+
+
+# ---------------------------------------------------------------- options that were ignored
+def test_blocks_with_a_shuffled_split_is_refused():
+    with pytest.raises(ConfigError, match=r"blocks.*blocked split"):
+        SplitConfig("shuffled", 3)
+
+
+def test_single_class_warning_does_not_suggest_blocks_already_given():
+    labels = np.array(([0] * 40 + [1] * 40 + [0] * 20) * 4)  # val/test parts: label 0 only
+    with pytest.warns(UserWarning, match="single class") as rec:
+        make_split(labels, SplitConfig(blocks=4), np.random.default_rng(0))
+    text = " ".join(str(w.message) for w in rec)
+    assert "--blocks 4" in text and "try --blocks K" not in text
+    with pytest.warns(UserWarning, match=r"try --blocks K"):
+        make_split(np.array([0] * 40 + [1] * 40 + [0] * 20), SplitConfig(),
+                   np.random.default_rng(0))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -56,7 +57,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="batches per graph call (default 0: a whole epoch per call, which "
                         "keeps Python overhead out of small models; 1 is Keras' default)")
     p.add_argument("--eval-session", metavar="OTHER",
-                   help="also evaluate on another session of the same neurons (closed-loop case)")
+                   help="also evaluate on another session of the same neurons (closed-loop "
+                        "case), read with the same session options; saved in the artifact's "
+                        "metrics as eval_session")
+    p.add_argument("--eval-csv-id", nargs=3, metavar=("MOUSE", "DAY", "SESSION"), default=None,
+                   help="CSV layout: which session of the --eval-session directory (--csv-id "
+                        "names the training session only)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_session_options(p)
@@ -73,6 +79,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("session", help="session file")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     _add_session_options(p)
+    p.epilog = ("Without label options, the session is labelled as train labelled its session "
+                "(the options are recorded in the artifact); options that differ are used, "
+                "with a warning.")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("info", help="describe an artifact (structure, params, FLOPs, metrics)",
@@ -92,14 +101,37 @@ def _print_summary(spec, metrics: dict, out: Path, seconds: float) -> None:
     print(format_metrics("val", metrics["val"]))
     print(format_metrics("test", metrics["test"]))
     if "eval_session" in metrics:
-        print(format_metrics("other", metrics["eval_session"]))
+        e = metrics["eval_session"]
+        print(f"eval_session  other session {e.get('source', '?')}, all {e['n']} frames")
+        print(format_metrics("eval_session", e))
     print(f"split      {metrics['split']}")
     print(f"trained    {seconds:.1f} s")
     print(f"artifact   {out}")
 
 
+def _eval_session(args: argparse.Namespace):
+    """--eval-session, read with the training options but its own --eval-csv-id."""
+    from neurogrs.errors import ConfigError
+
+    if args.eval_session is None:
+        if args.eval_csv_id is not None:
+            raise ConfigError("--eval-csv-id names a session of --eval-session DIR: give both")
+        return None
+    path = Path(args.eval_session)
+    if args.eval_csv_id is not None and not (path.is_dir() or path.suffix.lower() == ".csv"):
+        raise ConfigError(f"--eval-csv-id applies to a NeuroGRS CSV directory, not {path.name}")
+    from neurogrs.errors import FormatError
+
+    try:
+        return _session(args.eval_session, argparse.Namespace(**{**vars(args),
+                                                                   "csv_id": args.eval_csv_id}))
+    except FormatError as exc:  # the flag that picks a session here is --eval-csv-id
+        raise FormatError(str(exc).replace("--csv-id", "--eval-csv-id")) from exc
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from neurogrs.artifact import save_artifact
+    from neurogrs.data_cli import label_options_from_args
     from neurogrs.splits import SplitConfig
     from neurogrs.pruning.train import TrainConfig, train
 
@@ -110,10 +142,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         standardize=args.standardize, steps_per_execution=args.steps_per_execution,
     )
     session = _session(args.session, args)
-    other = _session(args.eval_session, args) if args.eval_session else None
+    other = _eval_session(args)
     result = train(session, config, progress=not args.quiet and sys.stderr.isatty(),
                    eval_session=other)
-    out = save_artifact(result.spec, args.out, keras_save=result.keras_model.save)
+    # how the session was labelled, so that evaluate and listen can score the same labels
+    spec = dataclasses.replace(result.spec, provenance={
+        **result.spec.provenance, "session_options": label_options_from_args(args)})
+    out = save_artifact(spec, args.out, keras_save=result.keras_model.save)
     if args.json:
         print(json.dumps({"artifact": str(out), **result.metrics}, indent=2))
     else:
@@ -123,10 +158,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from neurogrs.artifact import load_artifact
-    from neurogrs.evaluate import format_metrics
-    from neurogrs.evaluate import evaluate_spec
+    from neurogrs.data_cli import apply_recorded_label_options
+    from neurogrs.evaluate import evaluate_spec, format_metrics
 
     art = load_artifact(args.artifact)
+    note = apply_recorded_label_options(args, art.doc.get("provenance"), str(art.path))
+    if note:
+        print(f"neurogrs: {note}", file=sys.stderr)
     session = _session(args.session, args)
     if session.n_neurons != art.spec.n_inputs:
         from neurogrs.errors import SessionError

@@ -234,3 +234,66 @@ def test_single_class_warning_does_not_suggest_blocks_already_given():
     with pytest.warns(UserWarning, match=r"try --blocks K"):
         make_split(np.array([0] * 40 + [1] * 40 + [0] * 20), SplitConfig(),
                    np.random.default_rng(0))
+
+
+# ---------------------------------------------------------------- CLI: eval session, labels
+def _csv_dir_with_two_sessions(tmp_path):
+    from neurogrs.formats import load_session, save_csv_session
+
+    d = tmp_path / "csv"
+    for sid, seed in (("S1", 1), ("S2", 2)):
+        save_csv_session(simulate_session(n_neurons=20, n_frames=300 + 100 * seed, seed=seed),
+                         d, "M1", "D1", sid)
+    return d, load_session(d, mouse="M1", day="D1", session="S2")
+
+
+def test_cli_eval_session_names_a_session_of_a_csv_directory(tmp_path, capsys):
+    from neurogrs.cli import main
+
+    d, s2 = _csv_dir_with_two_sessions(tmp_path)
+    out = tmp_path / "art"
+    base = ["train", str(d), "--csv-id", "M1", "D1", "S1", "--model", "nn2", "--epochs", "1",
+            "--quiet", "--out", str(out), "--eval-session", str(d)]
+    # a directory of several sessions: the error names the flag that picks one
+    assert main(base) == 2
+    assert "--eval-csv-id MOUSE DAY SESSION" in capsys.readouterr().err
+    assert main(base + ["--eval-csv-id", "M1", "D1", "S2", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["eval_session"]
+    assert shown["n"] == s2.n_frames == 500 and shown["session_sha256"] == s2.digest()
+    assert shown["same_as_training"] is False
+    # the cross-session result is saved in the artifact under the name printed
+    assert load_artifact(out).doc["metrics"]["eval_session"] == shown
+
+
+def test_cli_eval_session_equal_to_the_training_session_warns_loudly(tmp_path, capsys):
+    from neurogrs.cli import main
+
+    d, _ = _csv_dir_with_two_sessions(tmp_path)
+    ids = ["M1", "D1", "S1"]
+    with pytest.warns(UserWarning, match="training session itself"):
+        assert main(["train", str(d), "--csv-id", *ids, "--eval-session", str(d),
+                     "--eval-csv-id", *ids, "--model", "nn2", "--epochs", "1", "--quiet",
+                     "--out", str(tmp_path / "a")]) == 0
+    assert "eval_session" in capsys.readouterr().out
+
+
+def test_cli_evaluate_labels_the_session_as_train_did(tmp_path, capsys):
+    from neurogrs.cli import main
+    from neurogrs.formats import SpeedLabelRule, load_session, save_session
+
+    sess = simulate_session(n_neurons=20, n_frames=400, seed=2)
+    path = save_session(sess, tmp_path / "s.npz")
+    moving = load_session(path, label_rule=SpeedLabelRule(2.0, None)).labels
+    assert not np.array_equal(moving, sess.labels)
+    out = tmp_path / "art"
+    assert main(["train", str(path), "--label-from-speed", "2", "--model", "nn2", "--epochs",
+                 "1", "--quiet", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert load_artifact(out).doc["provenance"]["session_options"]["label_from_speed"] == [2.0]
+    assert main(["evaluate", str(out), str(path), "--json"]) == 0
+    got = capsys.readouterr()
+    truth_counts = np.asarray(json.loads(got.out)["confusion"]).sum(axis=1)
+    np.testing.assert_array_equal(truth_counts, np.bincount(moving))
+    assert "--label-from-speed 2" in got.err
+    with pytest.warns(UserWarning, match="differ from those train used"):
+        assert main(["evaluate", str(out), str(path), "--label-column", "2", "--json"]) == 0

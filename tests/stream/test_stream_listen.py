@@ -78,3 +78,66 @@ def test_online_scores_are_evaluate_classification_metrics():
     got = t.summary()
     assert {k: got[k] for k in want if k != "n"} == {k: v for k, v in want.items() if k != "n"}
     assert got["predictions"] == 120
+
+
+# ------------------------------------------------ listen scores the labels train used
+def _speed_session(tmp_path):
+    """Stored labels (fine motion) differ from labels 'moving = speed > 2 cm/s'."""
+    from neurogrs.formats import save_session
+    from neurogrs.simulate import simulate_session
+
+    sess = simulate_session(n_neurons=20, n_frames=400, seed=2)
+    return sess, save_session(sess, tmp_path / "rec.npz")
+
+
+def _artifact_trained_with(tmp_path, train_argv):
+    """An artifact whose provenance records the session options of `train_argv`."""
+    import dataclasses
+
+    from neurogrs.artifact import save_artifact
+    from neurogrs.cli import build_parser
+    from neurogrs.data_cli import label_options_from_args
+    from neurogrs.zoo import init_spec
+
+    args = build_parser().parse_args(["train", "x.npz", "--out", "o", *train_argv])
+    spec = init_spec("nn2", 20, np.random.default_rng(0))
+    spec = dataclasses.replace(spec, provenance={"session_options": label_options_from_args(args)})
+    return save_artifact(spec, tmp_path / "art")
+
+
+def _listen_args(*argv):
+    from neurogrs.cli import build_parser
+
+    return build_parser().parse_args(["listen", *map(str, argv)])
+
+
+def test_listen_scores_the_labels_train_used(tmp_path, capsys):
+    from neurogrs.formats import SpeedLabelRule, load_session
+    from neurogrs.stream.cli import scoring_labels
+
+    sess, path = _speed_session(tmp_path)
+    moving = load_session(path, label_rule=SpeedLabelRule(2.0, None)).labels
+    assert not np.array_equal(moving, sess.labels)
+    art = _artifact_trained_with(tmp_path, ["--label-from-speed", "2"])
+    # the artifact's recorded options apply by default
+    np.testing.assert_array_equal(scoring_labels(_listen_args("--session", path, "--artifact", art)),
+                                  moving)
+    assert "--label-from-speed 2" in capsys.readouterr().err
+    # the same session options as train, without the artifact
+    np.testing.assert_array_equal(
+        scoring_labels(_listen_args("--session", path, "--label-from-speed", "2")), moving)
+    # options that differ from the recorded ones: used, with a warning
+    with pytest.warns(UserWarning, match="differ from those train used"):
+        got = scoring_labels(_listen_args("--session", path, "--artifact", art,
+                                          "--label-from-speed", "0.2", "2"))
+    np.testing.assert_array_equal(got, sess.labels)
+
+
+def test_listen_with_an_artifact_trained_on_stored_labels_keeps_them(tmp_path, recwarn):
+    from neurogrs.stream.cli import scoring_labels
+
+    sess, path = _speed_session(tmp_path)
+    art = _artifact_trained_with(tmp_path, [])
+    np.testing.assert_array_equal(
+        scoring_labels(_listen_args("--session", path, "--artifact", art)), sess.labels)
+    assert not recwarn.list

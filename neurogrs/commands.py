@@ -91,19 +91,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_info)
 
 
-def _print_summary(spec, metrics: dict, out: Path, seconds: float) -> None:
+def _print_metrics(metrics: dict) -> None:
+    """val, test and eval_session lines, as train printed them (for train and info)."""
     from neurogrs.evaluate import format_metrics
 
-    s = spec.summary()
-    print(f"model      {spec.name}  structure {s['structure']}")
-    print(f"params     {s['params']:,}  (non-zero {s['nonzero_params']:,})")
-    print(f"FLOPs      {s['flops']:,}  (per frame, TF-profiler convention)")
-    print(format_metrics("val", metrics["val"]))
-    print(format_metrics("test", metrics["test"]))
+    for name in ("val", "test"):
+        if name in metrics:
+            print(format_metrics(name, metrics[name]))
     if "eval_session" in metrics:
         e = metrics["eval_session"]
         print(f"eval_session  other session {e.get('source', '?')}, all {e['n']} frames")
         print(format_metrics("eval_session", e))
+
+
+def _print_summary(spec, metrics: dict, out: Path, seconds: float) -> None:
+    s = spec.summary()
+    print(f"model      {spec.name}  structure {s['structure']}")
+    print(f"params     {s['params']:,}  (non-zero {s['nonzero_params']:,})")
+    print(f"FLOPs      {s['flops']:,}  (per frame, TF-profiler convention)")
+    _print_metrics(metrics)
     print(f"split      {metrics['split']}")
     print(f"trained    {seconds:.1f} s")
     print(f"artifact   {out}")
@@ -197,5 +203,6 @@ def cmd_info(args: argparse.Namespace) -> int:
         extra = ld.get("activation", "")
         print(f"  {i:2d} {ld['type']:<10} {str(ld['input_shape']):>14} -> {str(ld['output_shape']):<14} {extra}")
     print(f"params     {s['params']:,} (non-zero {s['nonzero_params']:,}); FLOPs {s['flops']:,}")
+    _print_metrics(doc.get("metrics") or {})
     return 0
 

@@ -81,9 +81,10 @@ def format_metrics(name: str, m: dict) -> str:
         line += f"  (training majority {m['train_majority_accuracy']:.3f})"
     line += f"  n={m['n']}"
     if not m["beats_baseline"]:
-        line += (f"\n      WARNING: does not beat the best constant predictor (always class "
-                 f"{m['baseline_class']}: {m['baseline_accuracy']:.3f}) / chance balanced "
-                 f"accuracy ({m['chance_balanced_accuracy']:.3f})")
+        always = f"always class {m['baseline_class']}: " if "baseline_class" in m else ""
+        line += (f"\n      WARNING: does not beat the best constant predictor ({always}"
+                 f"{m['baseline_accuracy']:.3f}) / chance balanced accuracy "
+                 f"({m['chance_balanced_accuracy']:.3f})")
     return line
 
 

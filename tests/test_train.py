@@ -263,6 +263,9 @@ def test_cli_eval_session_names_a_session_of_a_csv_directory(tmp_path, capsys):
     assert shown["same_as_training"] is False
     # the cross-session result is saved in the artifact under the name printed
     assert load_artifact(out).doc["metrics"]["eval_session"] == shown
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "eval_session acc" in text and "test  acc" in text
 
 
 def test_cli_eval_session_equal_to_the_training_session_warns_loudly(tmp_path, capsys):

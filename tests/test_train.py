@@ -1,5 +1,6 @@
 """Training: settings, splits, Keras parity of exported artifacts, candidates, the CLI."""
 import json
+import os
 import subprocess
 import sys
 
@@ -300,3 +301,18 @@ def test_cli_evaluate_labels_the_session_as_train_did(tmp_path, capsys):
     assert "--label-from-speed 2" in got.err
     with pytest.warns(UserWarning, match="differ from those train used"):
         assert main(["evaluate", str(out), str(path), "--label-column", "2", "--json"]) == 0
+
+
+def test_cli_train_prints_no_tensorflow_start_up_noise(tmp_path):
+    from neurogrs.formats import save_session
+
+    sess = save_session(simulate_session(n_neurons=20, n_frames=300, seed=1), tmp_path / "s.npz")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "ABSL", "GLOG"))}
+    run = subprocess.run([sys.executable, "-m", "neurogrs", "train", str(sess), "--model", "nn2",
+                          "--epochs", "1", "--quiet", "--out", str(tmp_path / "a")],
+                         capture_output=True, text=True, timeout=240, env=env)
+    assert run.returncode == 0, run.stderr
+    noise = [line for line in run.stderr.splitlines()
+             if "oneDNN" in line or "absl" in line or "cpu_feature_guard" in line]
+    assert noise == [], run.stderr
+    assert "test  acc" in run.stdout

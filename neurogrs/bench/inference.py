@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -101,8 +100,9 @@ def _diff(outputs: np.ndarray, ref: np.ndarray) -> float:
 
 # ------------------------------------------------------------------------------ peers
 def _keras_model(spec: ModelSpec):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    from neurogrs.pruning.tf_quiet import import_tensorflow
+
+    tf = import_tensorflow()
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(1)

@@ -286,6 +286,9 @@ def load_session(
         return load_csv_session(p, mouse=mouse, day=day, session=session,
                                 label_column=label_column)
     if suffix == ".npz":
+        if (mouse, day, session) != (None, None, None):
+            raise ConfigError(f"--csv-id (mouse/day/session) picks a session of the NeuroGRS CSV "
+                              f"layout; {p.name} is a native .npz: drop it")
         return load_npz_session(p, label_rule=label_rule)
     if suffix == ".nwb":
         raise FormatError(

@@ -449,3 +449,9 @@ def test_csv_id_disagreeing_with_an_explicit_traces_file_is_refused(csv_dir):
     with pytest.raises(ConfigError, match=r"--csv-id M1 D1 S9.*TRACES_M1_D1_S1.csv"):
         load_session(t, mouse="M1", day="D1", session="S9")
     assert load_session(t, mouse="M1", day="D1", session="S1").meta["session"] == "S1"
+
+
+def test_csv_id_with_an_npz_file_is_refused(tmp_path):
+    p = save_session(_session(), tmp_path / "s.npz")
+    with pytest.raises(ConfigError, match=r"--csv-id.*CSV layout.*s\.npz"):
+        load_session(p, mouse="M1", day="D1", session="S1")

@@ -124,12 +124,13 @@ def _listen(args: argparse.Namespace) -> int:
     from neurogrs.stream.client import Subscriber
     from neurogrs.stream.listen import Tally, format_prediction, print_summary
 
-    model_hash = None
+    art = None
     if args.artifact:
         from neurogrs.artifact import load_artifact
 
-        model_hash = load_artifact(args.artifact).hash
-    tally = Tally(labels=scoring_labels(args))
+        art = load_artifact(args.artifact)
+    model_hash = None if art is None else art.hash
+    tally = Tally(labels=scoring_labels(args, art))
     out = sys.stdout
     with Subscriber(args.predictions, args.session_name, curve_dir=args.curve) as sub:
         greeted = False
@@ -163,20 +164,22 @@ def _listen(args: argparse.Namespace) -> int:
     return 0
 
 
-def scoring_labels(args: argparse.Namespace):
+def scoring_labels(args: argparse.Namespace, art=None):
     """The labels `listen --session` scores against, or None without --session.
 
-    Read with the session options on the command line; given --artifact and no label
-    options, with the options train recorded in it (so a model trained with
-    --label-from-speed is scored against speed labels, not the file's own)."""
+    Read with the session options on the command line; given the artifact (`art`, else
+    --artifact) and no label option, with the options train recorded in it (so a model
+    trained with --label-from-speed is scored against speed labels, not the file's own)."""
+    given = any(getattr(args, k, None) is not None for k in (*LABEL_OPTIONS, "csv_id"))
     if not args.session:
-        if args.artifact and any(getattr(args, k, None) is not None for k in LABEL_OPTIONS):
+        if given:
             raise ConfigError("session options apply to --session FILE: give it")
         return None
-    if args.artifact:
+    if art is None and args.artifact:
         from neurogrs.artifact import load_artifact
 
         art = load_artifact(args.artifact)
+    if art is not None:
         note = apply_recorded_label_options(args, art.doc.get("provenance"), str(art.path))
         if note:
             print(json.dumps({"event": "note", "message": note}), file=sys.stderr, flush=True)

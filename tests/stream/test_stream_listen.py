@@ -141,3 +141,14 @@ def test_listen_with_an_artifact_trained_on_stored_labels_keeps_them(tmp_path, r
     np.testing.assert_array_equal(
         scoring_labels(_listen_args("--session", path, "--artifact", art)), sess.labels)
     assert not recwarn.list
+
+
+def test_listen_warns_when_the_service_runs_another_model(start_service, tmp_path, capsys):
+    from neurogrs.cli import main
+
+    running = start_service()
+    other = _artifact_trained_with(tmp_path, [])  # not the model the service runs
+    with pytest.warns(UserWarning, match="the service runs model"):
+        assert main(["listen", "--predictions", ">" + running.endpoints["predictions"],
+                     "--artifact", str(other), "--timeout", "1", "--quiet"]) == 0
+    assert '"predictions": 0' in capsys.readouterr().out

@@ -91,7 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_info)
 
 
-def _print_metrics(metrics: dict) -> None:
+def _print_metrics(metrics: dict, eval_path: str | None = None) -> None:
     """val, test and eval_session lines, as train printed them (for train and info)."""
     from neurogrs.evaluate import format_metrics
 
@@ -100,16 +100,18 @@ def _print_metrics(metrics: dict) -> None:
             print(format_metrics(name, metrics[name]))
     if "eval_session" in metrics:
         e = metrics["eval_session"]
-        print(f"eval_session  other session {e.get('source', '?')}, all {e['n']} frames")
+        print(f"eval_session: the other session {eval_path or e.get('source', '?')}, "
+              f"all {e['n']} frames")
         print(format_metrics("eval_session", e))
 
 
-def _print_summary(spec, metrics: dict, out: Path, seconds: float) -> None:
+def _print_summary(spec, metrics: dict, out: Path, seconds: float,
+                   eval_path: str | None) -> None:
     s = spec.summary()
     print(f"model      {spec.name}  structure {s['structure']}")
     print(f"params     {s['params']:,}  (non-zero {s['nonzero_params']:,})")
     print(f"FLOPs      {s['flops']:,}  (per frame, TF-profiler convention)")
-    _print_metrics(metrics)
+    _print_metrics(metrics, eval_path)
     print(f"split      {metrics['split']}")
     print(f"trained    {seconds:.1f} s")
     print(f"artifact   {out}")
@@ -158,7 +160,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"artifact": str(out), **result.metrics}, indent=2))
     else:
-        _print_summary(result.spec, result.metrics, out, result.seconds)
+        _print_summary(result.spec, result.metrics, out, result.seconds, args.eval_session)
     return 0
 
 

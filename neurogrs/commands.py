@@ -7,7 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-
 __all__ = ["register"]
 
 
@@ -119,7 +118,7 @@ def _print_summary(spec, metrics: dict, out: Path, seconds: float,
 
 def _eval_session(args: argparse.Namespace):
     """--eval-session, read with the training options but its own --eval-csv-id."""
-    from neurogrs.errors import ConfigError
+    from neurogrs.errors import ConfigError, FormatError
 
     if args.eval_session is None:
         if args.eval_csv_id is not None:
@@ -128,8 +127,6 @@ def _eval_session(args: argparse.Namespace):
     path = Path(args.eval_session)
     if args.eval_csv_id is not None and not (path.is_dir() or path.suffix.lower() == ".csv"):
         raise ConfigError(f"--eval-csv-id applies to a NeuroGRS CSV directory, not {path.name}")
-    from neurogrs.errors import FormatError
-
     try:
         return _session(args.eval_session, argparse.Namespace(**{**vars(args),
                                                                    "csv_id": args.eval_csv_id}))

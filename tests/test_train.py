@@ -316,3 +316,15 @@ def test_cli_train_prints_no_tensorflow_start_up_noise(tmp_path):
              if "oneDNN" in line or "absl" in line or "cpu_feature_guard" in line]
     assert noise == [], run.stderr
     assert "test  acc" in run.stdout
+
+
+def test_only_tensorflows_start_up_noise_is_dropped():
+    from neurogrs.pruning.tf_quiet import is_start_up_noise
+
+    assert is_start_up_noise("WARNING: All log messages before absl::InitializeLog() is "
+                             "called are written to STDERR")
+    assert is_start_up_noise("I0000 00:00:1796211996.008044    9668 port.cc:153] oneDNN custom "
+                             "operations are on. You may see slightly different numerical ...")
+    for kept in ("E0000 cuda_dnn.cc:8] Unable to register cuDNN factory",
+                 "Traceback (most recent call last):", "ImportError: libfoo.so: not found"):
+        assert not is_start_up_noise(kept)

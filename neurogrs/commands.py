@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
-
-import numpy as np
 
 __all__ = ["register"]
 
@@ -33,8 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Split the session D_S:D_V:D_E = 8:1:1 (blocked in time by default), balance the "
             "training part by undersampling, train a zoo model or a .keras candidate, and "
             "write an artifact directory (model.json, weights.npz, model.keras). Prints "
-            "accuracy on D_V and D_E beside balanced accuracy and the majority-class "
-            "baseline, parameters and FLOPs."
+            "accuracy on D_V and D_E beside balanced accuracy and the baseline (the best "
+            "constant predictor on each part; the training part's majority class beside it), "
+            "parameters and FLOPs."
         ),
     )
     p.add_argument("session", help="session file (.npz, TRACES_*.csv, speed-only .npz)")
@@ -56,7 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="batches per graph call (default 0: a whole epoch per call, which "
                         "keeps Python overhead out of small models; 1 is Keras' default)")
     p.add_argument("--eval-session", metavar="OTHER",
-                   help="also evaluate on another session of the same neurons (closed-loop case)")
+                   help="also evaluate on another session of the same neurons (closed-loop "
+                        "case), read with the same session options; saved in the artifact's "
+                        "metrics as eval_session")
+    p.add_argument("--eval-csv-id", nargs=3, metavar=("MOUSE", "DAY", "SESSION"), default=None,
+                   help="CSV layout: which session of the --eval-session directory (--csv-id "
+                        "names the training session only)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_session_options(p)
@@ -66,12 +71,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "evaluate",
         help="evaluate an artifact on a session (numpy engine)",
         description="Decode every frame of SESSION with the artifact and report accuracy, "
-                    "balanced accuracy and the majority-class baseline.",
+                    "balanced accuracy and the baseline (the best constant predictor on "
+                    "SESSION).",
     )
     p.add_argument("artifact", help="artifact directory")
     p.add_argument("session", help="session file")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     _add_session_options(p)
+    p.epilog = ("Without label options, the session is labelled as train labelled its session "
+                "(the options are recorded in the artifact); options that differ are used, "
+                "with a warning.")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("info", help="describe an artifact (structure, params, FLOPs, metrics)",
@@ -81,24 +90,53 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_info)
 
 
-def _print_summary(spec, metrics: dict, out: Path, seconds: float) -> None:
+def _print_metrics(metrics: dict, eval_path: str | None = None) -> None:
+    """val, test and eval_session lines, as train printed them (for train and info)."""
     from neurogrs.evaluate import format_metrics
 
+    for name in ("val", "test"):
+        if name in metrics:
+            print(format_metrics(name, metrics[name]))
+    if "eval_session" in metrics:
+        e = metrics["eval_session"]
+        print(f"eval_session: the other session {eval_path or e.get('source', '?')}, "
+              f"all {e['n']} frames")
+        print(format_metrics("eval_session", e))
+
+
+def _print_summary(spec, metrics: dict, out: Path, seconds: float,
+                   eval_path: str | None) -> None:
     s = spec.summary()
     print(f"model      {spec.name}  structure {s['structure']}")
     print(f"params     {s['params']:,}  (non-zero {s['nonzero_params']:,})")
     print(f"FLOPs      {s['flops']:,}  (per frame, TF-profiler convention)")
-    print(format_metrics("val", metrics["val"]))
-    print(format_metrics("test", metrics["test"]))
-    if "eval_session" in metrics:
-        print(format_metrics("other", metrics["eval_session"]))
+    _print_metrics(metrics, eval_path)
     print(f"split      {metrics['split']}")
     print(f"trained    {seconds:.1f} s")
     print(f"artifact   {out}")
 
 
+def _eval_session(args: argparse.Namespace):
+    """--eval-session, read with the training options but its own --eval-csv-id."""
+    from neurogrs.errors import ConfigError, FormatError
+
+    if args.eval_session is None:
+        if args.eval_csv_id is not None:
+            raise ConfigError("--eval-csv-id names a session of --eval-session DIR: give both")
+        return None
+    path = Path(args.eval_session)
+    if args.eval_csv_id is not None and not (path.is_dir() or path.suffix.lower() == ".csv"):
+        raise ConfigError(f"--eval-csv-id applies to a NeuroGRS CSV directory, not {path.name}")
+    try:
+        return _session(args.eval_session, argparse.Namespace(**{**vars(args),
+                                                                   "csv_id": args.eval_csv_id}))
+    except FormatError as exc:  # the flag that picks a session here is --eval-csv-id
+        raise FormatError(str(exc).replace("--csv-id", "--eval-csv-id")) from exc
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from neurogrs.artifact import save_artifact
+    from neurogrs.data_cli import label_options_from_args
     from neurogrs.splits import SplitConfig
     from neurogrs.pruning.train import TrainConfig, train
 
@@ -109,32 +147,37 @@ def cmd_train(args: argparse.Namespace) -> int:
         standardize=args.standardize, steps_per_execution=args.steps_per_execution,
     )
     session = _session(args.session, args)
-    other = _session(args.eval_session, args) if args.eval_session else None
+    other = _eval_session(args)
     result = train(session, config, progress=not args.quiet and sys.stderr.isatty(),
                    eval_session=other)
-    out = save_artifact(result.spec, args.out, keras_save=result.keras_model.save)
+    # how the session was labelled, so that evaluate and listen can score the same labels
+    spec = dataclasses.replace(result.spec, provenance={
+        **result.spec.provenance, "session_options": label_options_from_args(args)})
+    out = save_artifact(spec, args.out, keras_save=result.keras_model.save)
     if args.json:
         print(json.dumps({"artifact": str(out), **result.metrics}, indent=2))
     else:
-        _print_summary(result.spec, result.metrics, out, result.seconds)
+        _print_summary(result.spec, result.metrics, out, result.seconds, args.eval_session)
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from neurogrs.artifact import load_artifact
-    from neurogrs.evaluate import format_metrics
-    from neurogrs.evaluate import evaluate_spec
+    from neurogrs.data_cli import apply_recorded_label_options
+    from neurogrs.evaluate import evaluate_spec, format_metrics
 
     art = load_artifact(args.artifact)
+    note = apply_recorded_label_options(args, art.doc.get("provenance"), str(art.path))
+    if note:
+        print(f"neurogrs: {note}", file=sys.stderr)
     session = _session(args.session, args)
     if session.n_neurons != art.spec.n_inputs:
         from neurogrs.errors import SessionError
 
         raise SessionError(f"the artifact decodes {art.spec.n_inputs} neurons, "
                            f"the session has {session.n_neurons}")
-    # baseline: always predicting this session's most frequent class
-    majority = int(np.bincount(session.labels).argmax())
-    m = evaluate_spec(art.spec, session, None, majority)
+    # no training part here: the baseline is the best constant predictor on this session
+    m = evaluate_spec(art.spec, session, None, None)
     if args.json:
         print(json.dumps(m, indent=2))
     else:
@@ -159,5 +202,6 @@ def cmd_info(args: argparse.Namespace) -> int:
         extra = ld.get("activation", "")
         print(f"  {i:2d} {ld['type']:<10} {str(ld['input_shape']):>14} -> {str(ld['output_shape']):<14} {extra}")
     print(f"params     {s['params']:,} (non-zero {s['nonzero_params']:,}); FLOPs {s['flops']:,}")
+    _print_metrics(doc.get("metrics") or {})
     return 0
 

@@ -18,7 +18,10 @@ import json
 from typing import Any
 
 __all__ = ["register", "add_session_options", "session_from_args", "label_rule_from_args",
-           "session_summary"]
+           "label_options_from_args", "apply_recorded_label_options", "session_summary"]
+
+LABEL_OPTIONS = ("label_from_speed", "speed_units", "smooth_s", "label_column")
+"""The session options that decide the labels (recorded in the artifact by `train`)."""
 
 _SESSION_HELP = """\
 session files:
@@ -52,11 +55,11 @@ def add_session_options(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
              "converted to the file's speed units when both are lengths per second",
     )
     g.add_argument(
-        "--smooth-s", type=float, default=0.0, metavar="SEC",
+        "--smooth-s", type=float, default=None, metavar="SEC",
         help="Gaussian-smooth speed (sigma in seconds) before thresholding (default 0: none)",
     )
     g.add_argument(
-        "--label-column", type=int, default=2, metavar="K",
+        "--label-column", type=int, default=None, metavar="K",
         help="CSV layout: 0-based BEHAVIOR column holding the label (default 2, fine motion)",
     )
     g.add_argument(
@@ -89,12 +92,73 @@ def session_from_args(args: argparse.Namespace, path: str | None = None):
     from neurogrs.formats import load_session
 
     csv_id = getattr(args, "csv_id", None) or (None, None, None)
+    column = getattr(args, "label_column", None)
     return load_session(
         path if path is not None else args.session,
         label_rule=label_rule_from_args(args),
-        label_column=getattr(args, "label_column", 2),
+        label_column=2 if column is None else column,
         mouse=csv_id[0], day=csv_id[1], session=csv_id[2],
     )
+
+
+def label_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The label-deciding session options, resolved (defaults filled in), JSON-ready.
+
+    `train` records this in the artifact's provenance (`session_options`); `evaluate` and
+    `listen` compare it with their own (`apply_recorded_label_options`). `--csv-id` is not
+    among them: it names a recording, not how it is labelled.
+    """
+    label_rule_from_args(args)  # validates the combination
+    values = getattr(args, "label_from_speed", None)
+    column = getattr(args, "label_column", None)
+    return {
+        "label_from_speed": None if values is None else [float(v) for v in values],
+        "speed_units": (getattr(args, "speed_units", None) or "cm/s") if values else None,
+        "smooth_s": float(getattr(args, "smooth_s", None) or 0.0),
+        "label_column": 2 if column is None else int(column),
+    }
+
+
+def _as_flags(options: dict[str, Any]) -> str:
+    flags = []
+    if options.get("label_from_speed"):
+        flags.append("--label-from-speed " + " ".join(f"{v:g}" for v in options["label_from_speed"]))
+        flags.append(f"--speed-units {options['speed_units']}")
+        if options.get("smooth_s"):
+            flags.append(f"--smooth-s {options['smooth_s']:g}")
+    if options.get("label_column", 2) != 2:
+        flags.append(f"--label-column {options['label_column']}")
+    return " ".join(flags) or "(none: the file's own labels, BEHAVIOR column 2)"
+
+
+def apply_recorded_label_options(args: argparse.Namespace, provenance: dict,
+                                 source: str) -> str | None:
+    """Score against the labels `train` used: the session options recorded in `provenance`.
+
+    No label option given on this command line: the recorded ones are applied to `args`;
+    returns a one-line note saying so when they are not the defaults (else None). Options
+    given that differ from the recorded ones are kept (the user asked for them), with a
+    warning. An artifact without a record (written before it was kept): nothing changes.
+    """
+    import warnings
+
+    recorded = (provenance or {}).get("session_options")
+    if not isinstance(recorded, dict):
+        return None
+    given = any(getattr(args, k, None) is not None for k in LABEL_OPTIONS)
+    if not given:
+        for k in LABEL_OPTIONS:
+            setattr(args, k, recorded.get(k))
+        if recorded == label_options_from_args(argparse.Namespace()):
+            return None
+        return f"labels as train made them (recorded in {source}): {_as_flags(recorded)}"
+    mine = label_options_from_args(args)
+    if mine != {k: recorded.get(k) for k in mine}:
+        warnings.warn(
+            f"the session options given ({_as_flags(mine)}) differ from those train used "
+            f"({_as_flags(recorded)}, recorded in {source}): scoring against other labels "
+            "than the model was trained on", stacklevel=2)
+    return None
 
 
 def session_summary(session) -> dict[str, Any]:

@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  params      {s['params']:,}")
         print(f"  FLOPs       {s['flops']:,} per frame")
         print(f"  test acc    {m['test']['accuracy']:.3f} (balanced {m['test']['balanced_accuracy']:.3f}, "
-              f"majority baseline {m['test']['baseline_accuracy']:.3f})")
+              f"baseline (best constant) {m['test']['baseline_accuracy']:.3f})")
         print(f"  artifact    {art_path}  hash {art.hash[:16]}")
         print(f"  C library   {c_line}")
         print("  time        " + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))

@@ -4,7 +4,8 @@ Neurons are sorted by x + y (stable) and laid into an n x n grid (n = ceil(sqrt(
 grows from j x j to (j+1) x (j+1): for each j, first the new row and column alternately,
 then the new corner. The result is an index map: cell i of the flattened grid holds neuron
 `index[i]`, or nothing (-1, the cell stays 0). The map depends only on positions, so it is
-computed once and applied to every frame with one gather.
+computed once and applied to every frame with one gather: `neurogrs.spec.Preprocessing.apply`
+(the one implementation; the engines and the C generator follow it).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["grid_side", "fill_order", "rearrangement_index", "apply_rearrangement"]
+__all__ = ["grid_side", "fill_order", "rearrangement_index"]
 
 
 def grid_side(n_neurons: int) -> int:
@@ -60,11 +61,3 @@ def rearrangement_index(
     for rank, (r, c) in enumerate(fill_order(n)[:n_neurons]):
         index[r * n + c] = order[rank]
     return index
-
-
-def apply_rearrangement(frames: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
-    """[B, N] frames -> [B, n, n, 1] images (channels-last), empty cells zero."""
-    frames = np.asarray(frames, dtype=np.float32)
-    padded = np.concatenate([frames, np.zeros((frames.shape[0], 1), np.float32)], axis=1)
-    safe = np.where(index >= 0, index, frames.shape[1])
-    return padded[:, safe].reshape(frames.shape[0], n, n, 1)

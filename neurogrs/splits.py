@@ -34,6 +34,12 @@ class SplitConfig:
             raise ConfigError(f"split mode {self.mode!r} is not one of {SPLIT_MODES}")
         if not isinstance(self.blocks, int) or self.blocks < 1:
             raise ConfigError(f"split blocks must be an integer >= 1, got {self.blocks!r}")
+        if self.mode == "shuffled" and self.blocks != 1:
+            raise ConfigError(
+                f"split blocks = {self.blocks}: blocks apply to the blocked split only "
+                "(a shuffled split has no time order to cut); drop --blocks or use "
+                "--split blocked"
+            )
         r = tuple(self.ratios)
         if len(r) != 3 or min(r) <= 0:
             raise ConfigError(f"split ratios must be three positive numbers, got {self.ratios!r}")
@@ -73,6 +79,15 @@ def undersample(labels: np.ndarray, index: np.ndarray, rng: np.random.Generator)
     return np.sort(np.concatenate(keep))
 
 
+def _single_class_hint(config: SplitConfig) -> str:
+    if config.mode == "shuffled":
+        return "the labels are nearly all one class"
+    if config.blocks == 1:
+        return "try --blocks K to spread the split over the session"
+    return (f"--blocks {config.blocks} was given: try a larger K, or look at where the "
+            "labels change with `neurogrs inspect`")
+
+
 def make_split(labels: np.ndarray, config: SplitConfig, rng: np.random.Generator) -> Split:
     labels = np.asarray(labels)
     T = labels.shape[0]
@@ -97,9 +112,6 @@ def make_split(labels: np.ndarray, config: SplitConfig, rng: np.random.Generator
             raise SessionError(f"the {name} part of the split is empty: the session has only {T} frames")
     for name, idx in (("validation", val), ("test", test)):
         if np.unique(labels[idx]).size < 2:
-            warnings.warn(
-                f"the {name} part holds a single class: accuracy there says little "
-                "(try --blocks K to spread the split over the session)",
-                stacklevel=2,
-            )
+            warnings.warn(f"the {name} part holds a single class: accuracy there says "
+                          f"little ({_single_class_hint(config)})", stacklevel=2)
     return Split(train=train, val=val, test=test, balanced=undersample(labels, train, rng))

@@ -41,8 +41,10 @@ SUPPORTED_LAYERS = ("Dense", "Conv2D", "MaxPooling2D", "Flatten", "Dropout", "Re
 
 
 def keras():
-    """Import Keras quietly (TensorFlow's C++ log chatter off unless asked for)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Import Keras quietly (TensorFlow's start-up and C++ log chatter off)."""
+    from neurogrs.pruning.tf_quiet import import_tensorflow
+
+    import_tensorflow()
     import keras as _keras
 
     return _keras

@@ -7,6 +7,7 @@ global seeding. TensorFlow enters only through `neurogrs.pruning.keras_adapter`.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,20 @@ def _check_candidate(model, path: str, session: Session, input_shape: tuple[int,
         raise ModelError(f"{path} outputs {n_out} classes, the session has {session.n_classes}")
 
 
+def _eval_session_metrics(spec: ModelSpec, session: Session, other: Session,
+                          majority: int) -> dict:
+    """Metrics on every frame of another session, with what identifies it."""
+    digest = other.digest()
+    same = digest == session.digest()
+    if same:
+        warnings.warn("--eval-session is the training session itself (same content): its "
+                      "numbers are NOT a cross-session result (in a CSV directory, name "
+                      "the other session with --eval-csv-id MOUSE DAY SESSION)", stacklevel=3)
+    return {**evaluate_spec(spec, other, None, majority),
+            "source": other.meta.get("source"), "session_sha256": digest,
+            "same_as_training": same}
+
+
 def train(
     session: Session,
     config: TrainConfig,
@@ -193,7 +208,7 @@ def train(
                 f"--eval-session has {eval_session.n_neurons} neurons, the training session "
                 f"{session.n_neurons}: it must record the same neurons"
             )
-        metrics["eval_session"] = evaluate_spec(spec, eval_session, None, majority)
+        metrics["eval_session"] = _eval_session_metrics(spec, session, eval_session, majority)
     metrics.update({k_: v for k_, v in spec.summary().items()})
     provenance = {
         "session_sha256": session.digest(),

@@ -5,7 +5,15 @@ import argparse
 import json
 import sys
 
-__all__ = ["register"]
+from neurogrs.data_cli import (
+    LABEL_OPTIONS,
+    add_session_options,
+    apply_recorded_label_options,
+    session_from_args,
+)
+from neurogrs.errors import ConfigError
+
+__all__ = ["register", "scoring_labels"]
 
 
 def register(sub: "argparse._SubParsersAction") -> None:
@@ -44,7 +52,13 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--predictions", default=CLIENT_PREDICTIONS, help="service endpoint")
     p.add_argument("--session", metavar="FILE",
                    help="recorded session: score online accuracy (with balanced accuracy and "
-                        "the majority baseline) against its labels; stop at its end-of-stream")
+                        "the best constant predictor) against its labels; stop at its "
+                        "end-of-stream. Read with the session options below, as train reads")
+    p.add_argument("--artifact", metavar="DIR",
+                   help="the artifact the service runs: score against the labels train used "
+                        "(its session options, recorded in the artifact, apply unless you "
+                        "give others; a difference is warned about); warn if the service "
+                        "runs another model")
     p.add_argument("--session-name", metavar="NAME",
                    help="listen to this session only; stop at its end-of-stream")
     p.add_argument("--json", action="store_true", help="one JSON object per prediction")
@@ -53,6 +67,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--timeout", type=float, default=None,
                    help="stop after S seconds without a message (default: wait)")
     p.add_argument("--curve", metavar="DIR", help="CURVE keys directory (client key)")
+    add_session_options(p)
     p.set_defaults(func=_listen)
 
     p = sub.add_parser("keys", help="create CURVE keys for serve/replay/listen")
@@ -113,12 +128,13 @@ def _listen(args: argparse.Namespace) -> int:
     from neurogrs.stream.client import Subscriber
     from neurogrs.stream.listen import Tally, format_prediction, print_summary
 
-    labels = None
-    if args.session:
-        from neurogrs.replay.player import load_session_file
+    art = None
+    if args.artifact:
+        from neurogrs.artifact import load_artifact
 
-        labels = load_session_file(args.session).labels
-    tally = Tally(labels=labels)
+        art = load_artifact(args.artifact)
+    model_hash = None if art is None else art.hash
+    tally = Tally(labels=scoring_labels(args, art))
     out = sys.stdout
     with Subscriber(args.predictions, args.session_name, curve_dir=args.curve) as sub:
         greeted = False
@@ -130,6 +146,12 @@ def _listen(args: argparse.Namespace) -> int:
                 if isinstance(msg, P.Hello):
                     if not greeted:  # the service has our subscription: nothing is missed now
                         greeted = True
+                        if model_hash is not None and msg.model != model_hash:
+                            import warnings
+
+                            warnings.warn(f"the service runs model {msg.model[:12]}, not "
+                                          f"{args.artifact} ({model_hash[:12]}): its labels "
+                                          "may not be the ones scored", stacklevel=1)
                         print(json.dumps({"event": "listening", "endpoint": sub.endpoint,
                                           "model": msg.model, "engine": msg.engine,
                                           "labels": list(msg.labels)}),
@@ -144,6 +166,28 @@ def _listen(args: argparse.Namespace) -> int:
             pass
     print_summary(tally.summary(), sys.stderr if not args.quiet else out)
     return 0
+
+
+def scoring_labels(args: argparse.Namespace, art=None):
+    """The labels `listen --session` scores against, or None without --session.
+
+    Read with the session options on the command line; given the artifact (`art`, else
+    --artifact) and no label option, with the options train recorded in it (so a model
+    trained with --label-from-speed is scored against speed labels, not the file's own)."""
+    given = any(getattr(args, k, None) is not None for k in (*LABEL_OPTIONS, "csv_id"))
+    if not args.session:
+        if given:
+            raise ConfigError("session options apply to --session FILE: give it")
+        return None
+    if art is None and args.artifact:
+        from neurogrs.artifact import load_artifact
+
+        art = load_artifact(args.artifact)
+    if art is not None:
+        note = apply_recorded_label_options(args, art.doc.get("provenance"), str(art.path))
+        if note:
+            print(json.dumps({"event": "note", "message": note}), file=sys.stderr, flush=True)
+    return session_from_args(args, args.session).labels
 
 
 def _keys(args: argparse.Namespace) -> int:

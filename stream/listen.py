@@ -1,8 +1,9 @@
 """Listening to a service: collect predictions, score them online against a recording.
 
 `Tally` is fed predictions as they arrive; `summary()` gives counts, latency percentiles
-(t_src -> received by this client) and, given the recorded labels, online accuracy and
-balanced accuracy (label of frame seq % T, the replay convention).
+(t_src -> received by this client) and, given the recorded labels, online accuracy,
+balanced accuracy and the best constant predictor (label of frame seq % T, the replay
+convention), computed by `neurogrs.evaluate` from confusion counts.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from neurogrs.evaluate import metrics_from_confusion
 from neurogrs.stream import protocol as P
 
 __all__ = ["Tally", "format_prediction", "latency_percentiles"]
@@ -28,30 +30,49 @@ def latency_percentiles(lat_s: np.ndarray) -> dict[str, float | None]:
 
 @dataclass
 class Tally:
+    """What `listen` has seen. Scoring keeps confusion counts, not every prediction, so
+    memory does not grow with the number of predictions scored (latencies are still kept
+    for the percentiles)."""
+
     labels: np.ndarray | None = None  # recorded labels [T] (optional)
-    _lat: list = field(default_factory=list)
-    _seq: list = field(default_factory=list)
-    _pred: list = field(default_factory=list)
     late: int = 0
     skipped: int = 0
     errors: dict = field(default_factory=dict)
     ends: list = field(default_factory=list)
+    _lat: list = field(default_factory=list)
+    _count: int = 0
+    _confusion: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.labels is not None:
+            self.labels = np.asarray(self.labels, dtype=np.int64)
+            k = max(int(self.labels.max()) + 1, 2)
+            self._confusion = np.zeros((k, k), dtype=np.int64)
 
     def add(self, msg: Any, received_ns: int) -> None:
         if isinstance(msg, P.Prediction):
             self._lat.append(received_ns - msg.t_src_ns)
-            self._seq.append(msg.seq)
-            self._pred.append(msg.label)
+            self._count += 1
             self.late += bool(msg.late)
             self.skipped += msg.skipped
+            if self._confusion is not None:
+                self._score(self.labels[msg.seq % len(self.labels)], msg.label)
         elif isinstance(msg, P.ErrorReport):
             self.errors[msg.reason] = self.errors.get(msg.reason, 0) + 1
         elif isinstance(msg, P.EndOfStream):
             self.ends.append({"session": msg.session, "frames_sent": msg.frames})
 
+    def _score(self, truth: int, label: int) -> None:
+        k = self._confusion.shape[0]
+        if label >= k:  # the model answers a class the recording never shows
+            grown = np.zeros((label + 1, label + 1), dtype=np.int64)
+            grown[:k, :k] = self._confusion
+            self._confusion = grown
+        self._confusion[truth, label] += 1
+
     @property
     def count(self) -> int:
-        return len(self._seq)
+        return self._count
 
     def latencies_s(self) -> np.ndarray:
         return np.asarray(self._lat, dtype=np.int64) / 1e9
@@ -65,18 +86,12 @@ class Tally:
             sent = sum(e["frames_sent"] for e in self.ends)
             out["unaccounted"] = (sent - self.count - self.skipped
                                   - sum(self.errors.values()))
-        if self.labels is not None and self.count:
-            seq = np.asarray(self._seq, dtype=np.int64)
-            y_true = np.asarray(self.labels)[seq % len(self.labels)]
-            y_pred = np.asarray(self._pred)
-            out["accuracy"] = float(np.mean(y_true == y_pred))
-            recalls = [float(np.mean(y_pred[y_true == c] == c)) for c in np.unique(y_true)]
-            out["balanced_accuracy"] = float(np.mean(recalls))
-            # the majority-class baseline of the recording, beside accuracy (honest numbers)
-            majority = int(np.bincount(np.asarray(self.labels)).argmax())
-            out["baseline_accuracy"] = float(np.mean(y_true == majority))
-            out["beats_baseline"] = bool(out["accuracy"] > out["baseline_accuracy"]
-                                         and out["balanced_accuracy"] > 1.0 / max(len(recalls), 1))
+        if self._confusion is not None and self.count:
+            # label of frame seq % T (the replay convention); the same numbers as offline:
+            # accuracy, balanced accuracy, the best constant predictor on the scored frames
+            scores = metrics_from_confusion(self._confusion)
+            scores.pop("n")
+            out.update(scores)
         return out
 
 

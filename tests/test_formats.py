@@ -427,3 +427,31 @@ def test_cli_inspect_and_session_options(tmp_path, capsys, nelpy_path):
     assert "--speed-units px/s" in capsys.readouterr().err
     assert main(["inspect", str(p), "--smooth-s", "1"]) == 2
     assert "need --label-from-speed" in capsys.readouterr().err
+
+
+def test_csv_directory_error_names_the_flag(csv_dir):
+    save_csv_session(_session(T=8, N=3), csv_dir, "M1", "D1", "S2")
+    with pytest.raises(FormatError, match=r"--csv-id MOUSE DAY SESSION"):
+        load_session(csv_dir)
+
+
+def test_csv_directory_without_traces_files_says_so(tmp_path):
+    (tmp_path / "notes.txt").write_text("nothing here")
+    with pytest.raises(FormatError) as err:
+        load_session(tmp_path)
+    text = str(err.value)
+    assert "no TRACES_<mouse>_<day>_<session>.csv file" in text
+    assert "0 match" not in text and "give mouse" not in text
+
+
+def test_csv_id_disagreeing_with_an_explicit_traces_file_is_refused(csv_dir):
+    t = csv_dir / "TRACES_M1_D1_S1.csv"
+    with pytest.raises(ConfigError, match=r"--csv-id M1 D1 S9.*TRACES_M1_D1_S1.csv"):
+        load_session(t, mouse="M1", day="D1", session="S9")
+    assert load_session(t, mouse="M1", day="D1", session="S1").meta["session"] == "S1"
+
+
+def test_csv_id_with_an_npz_file_is_refused(tmp_path):
+    p = save_session(_session(), tmp_path / "s.npz")
+    with pytest.raises(ConfigError, match=r"--csv-id.*CSV layout.*s\.npz"):
+        load_session(p, mouse="M1", day="D1", session="S1")

@@ -38,3 +38,22 @@ def test_wheel_maps_folders_into_the_namespace_and_imports(tmp_path):
                          timeout=120, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().startswith(str(site))
+
+
+def test_build_prints_no_packaging_warnings(tmp_path):
+    """What `pip install .` shows a user: no deprecated license table, no data directory
+    missing from `packages` (the build runs isolated, with the setuptools pyproject asks for)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path / "dist"), str(ROOT)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    text = out.stdout + out.stderr
+    for noise in ("BuildBackendWarning", "deprecated", "absent from the `packages`"):
+        assert noise not in text, text[-3000:]
+    wheel = next((tmp_path / "dist").glob("neurogrs-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "neurogrs/codegen/templates/decoder.c.tmpl" in names
+    meta = zipfile.ZipFile(wheel).read(
+        next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert "License-Expression: MIT" in meta

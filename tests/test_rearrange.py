@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from neurogrs.rearrange import apply_rearrangement, fill_order, grid_side, rearrangement_index
+from neurogrs.rearrange import fill_order, grid_side, rearrangement_index
+from neurogrs.spec import Preprocessing
 
 
 def ranks(n_neurons):
@@ -41,7 +42,7 @@ def test_apply_places_neurons_and_zero_fills():
     pos = np.stack([np.arange(10.0), np.zeros(10)], axis=1)
     idx = rearrangement_index(10, pos)
     frames = np.arange(1, 11, dtype=np.float32)[None, :] * np.array([[1], [10]], np.float32)
-    img = apply_rearrangement(frames, idx, 4)
+    img = Preprocessing(10, index=idx, grid=4).apply(frames)  # what every engine runs
     assert img.shape == (2, 4, 4, 1)
     assert img[0, :, :, 0].tolist() == ranks(10).astype(float).tolist()
     assert img[1, 3, 0, 0] == 100.0 and img[1, 3, 3, 0] == 0.0
@@ -53,3 +54,17 @@ def test_no_positions_warns_and_uses_index_order():
     n = 3
     expected = ranks(9) - 1
     assert np.array_equal(idx.reshape(n, n), expected)
+
+
+def test_preprocessing_normalises_before_it_rearranges():
+    pos = np.stack([np.arange(10.0), np.zeros(10)], axis=1)
+    idx = rearrangement_index(10, pos)
+    mean = np.arange(10, dtype=np.float32)
+    scale = np.full(10, 0.5, np.float32)
+    frames = np.arange(1, 11, dtype=np.float32)[None, :] * np.array([[1], [3]], np.float32)
+    img = Preprocessing(10, mean, scale, idx, 4).apply(frames)
+    assert img.shape == (2, 4, 4, 1) and img.dtype == np.float32
+    want = (frames - mean) * scale
+    cells = idx >= 0
+    np.testing.assert_array_equal(img.reshape(2, 16)[:, cells], want[:, idx[cells]])
+    assert not img.reshape(2, 16)[:, ~cells].any()  # empty cells stay 0, not -mean*scale

@@ -1,5 +1,6 @@
 """Training: settings, splits, Keras parity of exported artifacts, candidates, the CLI."""
 import json
+import os
 import subprocess
 import sys
 
@@ -217,3 +218,113 @@ def test_session_rejects_gaps_in_label_classes_and_boolean_fs():
         Session(x, np.array([0, 2, 0, 2]))
     with pytest.raises(SessionError, match="fs must be a number"):
         Session(x, np.array([0, 1, 0, 1]), fs=True)
+
+
+# ---------------------------------------------------------------- options that were ignored
+def test_blocks_with_a_shuffled_split_is_refused():
+    with pytest.raises(ConfigError, match=r"blocks.*blocked split"):
+        SplitConfig("shuffled", 3)
+
+
+def test_single_class_warning_does_not_suggest_blocks_already_given():
+    labels = np.array(([0] * 40 + [1] * 40 + [0] * 20) * 4)  # val/test parts: label 0 only
+    with pytest.warns(UserWarning, match="single class") as rec:
+        make_split(labels, SplitConfig(blocks=4), np.random.default_rng(0))
+    text = " ".join(str(w.message) for w in rec)
+    assert "--blocks 4" in text and "try --blocks K" not in text
+    with pytest.warns(UserWarning, match=r"try --blocks K"):
+        make_split(np.array([0] * 40 + [1] * 40 + [0] * 20), SplitConfig(),
+                   np.random.default_rng(0))
+
+
+# ---------------------------------------------------------------- CLI: eval session, labels
+def _csv_dir_with_two_sessions(tmp_path):
+    from neurogrs.formats import load_session, save_csv_session
+
+    d = tmp_path / "csv"
+    for sid, seed in (("S1", 1), ("S2", 2)):
+        save_csv_session(simulate_session(n_neurons=20, n_frames=300 + 100 * seed, seed=seed),
+                         d, "M1", "D1", sid)
+    return d, load_session(d, mouse="M1", day="D1", session="S2")
+
+
+def test_cli_eval_session_names_a_session_of_a_csv_directory(tmp_path, capsys):
+    from neurogrs.cli import main
+
+    d, s2 = _csv_dir_with_two_sessions(tmp_path)
+    out = tmp_path / "art"
+    base = ["train", str(d), "--csv-id", "M1", "D1", "S1", "--model", "nn2", "--epochs", "1",
+            "--quiet", "--out", str(out), "--eval-session", str(d)]
+    # a directory of several sessions: the error names the flag that picks one
+    assert main(base) == 2
+    assert "--eval-csv-id MOUSE DAY SESSION" in capsys.readouterr().err
+    assert main(base + ["--eval-csv-id", "M1", "D1", "S2", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["eval_session"]
+    assert shown["n"] == s2.n_frames == 500 and shown["session_sha256"] == s2.digest()
+    assert shown["same_as_training"] is False
+    # the cross-session result is saved in the artifact under the name printed
+    assert load_artifact(out).doc["metrics"]["eval_session"] == shown
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "eval_session acc" in text and "test  acc" in text
+
+
+def test_cli_eval_session_equal_to_the_training_session_warns_loudly(tmp_path, capsys):
+    from neurogrs.cli import main
+
+    d, _ = _csv_dir_with_two_sessions(tmp_path)
+    ids = ["M1", "D1", "S1"]
+    with pytest.warns(UserWarning, match="training session itself"):
+        assert main(["train", str(d), "--csv-id", *ids, "--eval-session", str(d),
+                     "--eval-csv-id", *ids, "--model", "nn2", "--epochs", "1", "--quiet",
+                     "--out", str(tmp_path / "a")]) == 0
+    assert "eval_session" in capsys.readouterr().out
+
+
+def test_cli_evaluate_labels_the_session_as_train_did(tmp_path, capsys):
+    from neurogrs.cli import main
+    from neurogrs.formats import SpeedLabelRule, load_session, save_session
+
+    sess = simulate_session(n_neurons=20, n_frames=400, seed=2)
+    path = save_session(sess, tmp_path / "s.npz")
+    moving = load_session(path, label_rule=SpeedLabelRule(2.0, None)).labels
+    assert not np.array_equal(moving, sess.labels)
+    out = tmp_path / "art"
+    assert main(["train", str(path), "--label-from-speed", "2", "--model", "nn2", "--epochs",
+                 "1", "--quiet", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert load_artifact(out).doc["provenance"]["session_options"]["label_from_speed"] == [2.0]
+    assert main(["evaluate", str(out), str(path), "--json"]) == 0
+    got = capsys.readouterr()
+    truth_counts = np.asarray(json.loads(got.out)["confusion"]).sum(axis=1)
+    np.testing.assert_array_equal(truth_counts, np.bincount(moving))
+    assert "--label-from-speed 2" in got.err
+    with pytest.warns(UserWarning, match="differ from those train used"):
+        assert main(["evaluate", str(out), str(path), "--label-column", "2", "--json"]) == 0
+
+
+def test_cli_train_prints_no_tensorflow_start_up_noise(tmp_path):
+    from neurogrs.formats import save_session
+
+    sess = save_session(simulate_session(n_neurons=20, n_frames=300, seed=1), tmp_path / "s.npz")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "ABSL", "GLOG"))}
+    run = subprocess.run([sys.executable, "-m", "neurogrs", "train", str(sess), "--model", "nn2",
+                          "--epochs", "1", "--quiet", "--out", str(tmp_path / "a")],
+                         capture_output=True, text=True, timeout=240, env=env)
+    assert run.returncode == 0, run.stderr
+    noise = [line for line in run.stderr.splitlines()
+             if "oneDNN" in line or "absl" in line or "cpu_feature_guard" in line]
+    assert noise == [], run.stderr
+    assert "test  acc" in run.stdout
+
+
+def test_only_tensorflows_start_up_noise_is_dropped():
+    from neurogrs.pruning.tf_quiet import is_start_up_noise
+
+    assert is_start_up_noise("WARNING: All log messages before absl::InitializeLog() is "
+                             "called are written to STDERR")
+    assert is_start_up_noise("I0000 00:00:1796211996.008044    9668 port.cc:153] oneDNN custom "
+                             "operations are on. You may see slightly different numerical ...")
+    for kept in ("E0000 cuda_dnn.cc:8] Unable to register cuDNN factory",
+                 "Traceback (most recent call last):", "ImportError: libfoo.so: not found"):
+        assert not is_start_up_noise(kept)

@@ -2,8 +2,9 @@
 
 Everything runs in one process, one thread, on the same model and the same frames, one
 frame per call, so the ratios are meaningful on a shared machine even when the absolute
-numbers drift. Reported per path: median and p99 over the timed frames, and the largest
-difference from the numpy reference on those frames.
+numbers drift. Reported per path: median and p99 (microseconds per call) over the timed
+frames, and the largest difference from the reference on those frames: numpy `forward()`
+of all frames in one batch (the per-frame numpy engine is compared with it too).
 
 Paths:
   numpy, numba, c      neurogrs engines, from Python (raw frame in, preprocessing included)
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -101,8 +101,9 @@ def _diff(outputs: np.ndarray, ref: np.ndarray) -> float:
 
 # ------------------------------------------------------------------------------ peers
 def _keras_model(spec: ModelSpec):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    from neurogrs.pruning.tf_quiet import import_tensorflow
+
+    tf = import_tensorflow()
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -122,7 +123,8 @@ def _bench_keras(model, xs: np.ndarray, ref: np.ndarray, gap_s: float = 0.0) -> 
 
     ns = time_calls(call, xs, gap_s)
     got = np.concatenate([np.asarray(o) for o in outs])
-    return _row("keras model(x)", ns, _diff(got, ref), f"{len(xs)} frames (ms per call)")
+    return _row("keras model(x)", ns, _diff(got, ref),
+                f"{len(xs)} frames (eager calls are slow: fewer of them)")
 
 
 def _bench_litert(model, xs: np.ndarray, ref: np.ndarray, gap_s: float = 0.0) -> BenchRow:
@@ -293,7 +295,7 @@ def format_table(result: dict) -> str:
            "run back to back)" if result.get("gap_ms") else ""),
         "",
         f"{'path':<16}{'frames':>8}{'median us':>11}{'p99 us':>10}{'vs litert':>11}"
-        f"{'max|d| vs numpy':>17}  note",
+        f"{'max|d| vs ref':>17}  note",
     ]
     for r in result["rows"]:
         def f(v, spec):
@@ -302,6 +304,10 @@ def format_table(result: dict) -> str:
                      f"{f(r['p99_us'], '.2f'):>10}{f(r['vs_litert'], '.2f'):>11}"
                      f"{f(r['max_abs_diff'], '.1e'):>17}  {r['note']}")
     lines.append("")
+    lines.append("median/p99 us: microseconds per call; vs litert: median / litert's median; "
+                 "max|d| vs ref: largest absolute difference of the outputs from the "
+                 "reference, ref = numpy forward() of all frames in one batch (so the numpy "
+                 "row is compared too)")
     lines.append(f"c predict_batch (loop in C, no per-call timer, best of 3): "
                  f"{result['c_batch_us_per_frame']:.3f} us per frame")
     return "\n".join(lines)

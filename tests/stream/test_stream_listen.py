@@ -50,3 +50,105 @@ def test_skipped_frames_are_accounted():
     t.add(P.EndOfStream("s", 5, 0, 5), 0)
     s = t.summary()
     assert s["skipped"] == 2 and s["unaccounted"] == 0
+
+
+def test_baseline_is_the_best_constant_on_the_scored_frames():
+    # the recording's majority is 0, but the frames scored (seq 5..9) are mostly 1
+    labels = np.array([0] * 6 + [1] * 4)
+    t = Tally(labels=labels)
+    for seq, label in zip(range(5, 10), (1, 1, 1, 0, 0)):
+        t.add(_pred(seq, label), 0)
+    s = t.summary()
+    assert s["accuracy"] == pytest.approx(0.4)
+    assert s["baseline_accuracy"] == pytest.approx(0.8) and s["baseline_class"] == 1
+    assert s["beats_baseline"] is False
+
+
+def test_online_scores_are_evaluate_classification_metrics():
+    from neurogrs.evaluate import classification_metrics
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 50)
+    t = Tally(labels=labels)
+    seqs = np.arange(120)
+    preds = rng.integers(0, 2, 120)
+    for seq, label in zip(seqs, preds):
+        t.add(_pred(int(seq), int(label)), 0)
+    want = classification_metrics(labels[seqs % 50], preds, None, 2)
+    got = t.summary()
+    assert {k: got[k] for k in want if k != "n"} == {k: v for k, v in want.items() if k != "n"}
+    assert got["predictions"] == 120
+
+
+# ------------------------------------------------ listen scores the labels train used
+def _speed_session(tmp_path):
+    """Stored labels (fine motion) differ from labels 'moving = speed > 2 cm/s'."""
+    from neurogrs.formats import save_session
+    from neurogrs.simulate import simulate_session
+
+    sess = simulate_session(n_neurons=20, n_frames=400, seed=2)
+    return sess, save_session(sess, tmp_path / "rec.npz")
+
+
+def _artifact_trained_with(tmp_path, train_argv):
+    """An artifact whose provenance records the session options of `train_argv`."""
+    import dataclasses
+
+    from neurogrs.artifact import save_artifact
+    from neurogrs.cli import build_parser
+    from neurogrs.data_cli import label_options_from_args
+    from neurogrs.zoo import init_spec
+
+    args = build_parser().parse_args(["train", "x.npz", "--out", "o", *train_argv])
+    spec = init_spec("nn2", 20, np.random.default_rng(0))
+    spec = dataclasses.replace(spec, provenance={"session_options": label_options_from_args(args)})
+    return save_artifact(spec, tmp_path / "art")
+
+
+def _listen_args(*argv):
+    from neurogrs.cli import build_parser
+
+    return build_parser().parse_args(["listen", *map(str, argv)])
+
+
+def test_listen_scores_the_labels_train_used(tmp_path, capsys):
+    from neurogrs.formats import SpeedLabelRule, load_session
+    from neurogrs.stream.cli import scoring_labels
+
+    sess, path = _speed_session(tmp_path)
+    moving = load_session(path, label_rule=SpeedLabelRule(2.0, None)).labels
+    assert not np.array_equal(moving, sess.labels)
+    art = _artifact_trained_with(tmp_path, ["--label-from-speed", "2"])
+    # the artifact's recorded options apply by default
+    np.testing.assert_array_equal(scoring_labels(_listen_args("--session", path, "--artifact", art)),
+                                  moving)
+    assert "--label-from-speed 2" in capsys.readouterr().err
+    # the same session options as train, without the artifact
+    np.testing.assert_array_equal(
+        scoring_labels(_listen_args("--session", path, "--label-from-speed", "2")), moving)
+    # options that differ from the recorded ones: used, with a warning
+    with pytest.warns(UserWarning, match="differ from those train used"):
+        got = scoring_labels(_listen_args("--session", path, "--artifact", art,
+                                          "--label-from-speed", "0.2", "2"))
+    np.testing.assert_array_equal(got, sess.labels)
+
+
+def test_listen_with_an_artifact_trained_on_stored_labels_keeps_them(tmp_path, recwarn):
+    from neurogrs.stream.cli import scoring_labels
+
+    sess, path = _speed_session(tmp_path)
+    art = _artifact_trained_with(tmp_path, [])
+    np.testing.assert_array_equal(
+        scoring_labels(_listen_args("--session", path, "--artifact", art)), sess.labels)
+    assert not recwarn.list
+
+
+def test_listen_warns_when_the_service_runs_another_model(start_service, tmp_path, capsys):
+    from neurogrs.cli import main
+
+    running = start_service()
+    other = _artifact_trained_with(tmp_path, [])  # not the model the service runs
+    with pytest.warns(UserWarning, match="the service runs model"):
+        assert main(["listen", "--predictions", ">" + running.endpoints["predictions"],
+                     "--artifact", str(other), "--timeout", "1", "--quiet"]) == 0
+    assert '"predictions": 0' in capsys.readouterr().out

@@ -1,0 +1,183 @@
+"""The loop GRS, RRS and NWM share: propose unit removals, fine-tune, accept or not.
+
+Each algorithm is a *proposer* (which units to try removing this iteration) and a rule for
+what a failed iteration means (GRS and RRS stop, NWM moves to the next layer). Everything
+else is here, once:
+
+    A0 <- metric(M0) on D_V
+    loop (iteration k = 1, 2, ...):
+        candidates <- propose(search)                  # [] -> stop
+        fine-tune every candidate (one stacked fit_many call, inherited weights,
+            fresh Adam, dropout × decay**k)
+        best <- argmax metric on D_V (ties: the first candidate = the lowest layer)
+        if best > τ_S · A0: accept it   else: on_reject(search) -> continue or stop
+
+Models stay full width with masks (a candidate = the accepted masks with one more unit
+off); only the result is sliced physically. Ctrl-C ends the loop with the last accepted
+model and `partial=True`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from neurogrs.pruning.data import PruneData, decision_metric
+from neurogrs.pruning.settings import PruneSettings
+from neurogrs.pruning.surgery import full_masks, prunable_layers, slice_masked, zero_masked
+from neurogrs.spec import ModelSpec
+
+__all__ = ["Step", "PruneResult", "Search", "run_search", "Proposer", "RejectRule"]
+
+Masks = dict[int, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One iteration: what was tried, what it scored, what the accepted model is now."""
+
+    iteration: int  # 0 = the initial model
+    structure: list[int]  # widths of the accepted model after this iteration
+    metric: float  # D_V metric of the accepted model after this iteration
+    candidate_metric: float | None  # best candidate's D_V metric (None at iteration 0)
+    accepted: bool
+    layer: int | None  # spec layer index of the best candidate's removal
+    retrains: int  # fine-tunings in this iteration
+    elapsed_s: float  # since the search started
+    params: int = 0  # of the accepted model, sliced
+    flops: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class PruneResult:
+    method: str
+    initial: ModelSpec
+    spec: ModelSpec  # full width, masked units zeroed (same function as `sliced`)
+    masks: Masks
+    sliced: ModelSpec  # physically narrower: what is exported
+    a0: float  # D_V metric of the initial model
+    metric: float  # D_V metric of the accepted model
+    trajectory: list[Step] = field(default_factory=list)
+    retrainings: int = 0
+    seconds: float = 0.0
+    partial: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            "method": self.method, "a0": self.a0, "metric": self.metric,
+            "structure": self.sliced.structure(), "retrainings": self.retrainings,
+            "seconds": round(self.seconds, 3), "partial": self.partial,
+            "masks": {str(k): np.flatnonzero(v).tolist() for k, v in self.masks.items()},
+            "trajectory": [s.to_dict() for s in self.trajectory],
+        }
+
+
+def _widths(masks: Masks) -> dict[int, int]:
+    return {layer: int(m.sum()) for layer, m in masks.items()}
+
+
+class Search:
+    """State a proposer may read: the accepted model, its masks, the settings, the rng."""
+
+    def __init__(self, spec: ModelSpec, masks: Masks, settings: PruneSettings,
+                 rng: np.random.Generator) -> None:
+        self.spec = spec
+        self.masks = masks
+        self.settings = settings
+        self.rng = rng
+        self.layers = prunable_layers(spec)  # natural order, input side first
+        self.cursor = 0  # free for proposers that walk the layers (NWM)
+
+    def active(self, layer: int) -> np.ndarray:
+        """Indices of the units of `layer` still in the model."""
+        return np.flatnonzero(self.masks[layer])
+
+    def removable(self) -> list[int]:
+        """Prunable layers above the minimum width, lowest first."""
+        return [l for l in self.layers if int(self.masks[l].sum()) > self.settings.min_units]
+
+    def without(self, layer: int, unit: int) -> Masks:
+        masks = {k: v.copy() for k, v in self.masks.items()}
+        masks[layer][unit] = False
+        return masks
+
+    def structure(self) -> list[int]:
+        widths = _widths(self.masks)
+        return [widths.get(i, layer.kernel.shape[-1]) for i, layer in self.spec.weighted_layers()]
+
+    def step(self, iteration: int, metric: float, candidate: float | None, accepted: bool,
+             layer: int | None, retrains: int, elapsed: float) -> Step:
+        sliced = slice_masked(self.spec, self.masks)
+        return Step(iteration, self.structure(), metric, candidate, accepted, layer, retrains,
+                    round(elapsed, 3), sliced.count_params(), sliced.count_flops())
+
+
+Proposer = Callable[[Search], list[tuple[int, int]]]  # [(layer, unit)]; [] = stop
+RejectRule = Callable[[Search], bool]  # after a failed iteration: continue?
+
+
+def run_search(
+    method: str,
+    spec: ModelSpec,
+    data: PruneData,
+    settings: PruneSettings,
+    rng: np.random.Generator,
+    propose: Proposer,
+    on_reject: RejectRule,
+    progress: Callable[[Step], None] | None = None,
+) -> PruneResult:
+    """The shared accept/reject loop (module docstring)."""
+    from neurogrs.pruning.fit import fit_many
+
+    t0 = time.perf_counter()
+    search = Search(spec, full_masks(spec), settings, rng)
+    a0 = decision_metric(spec, data, settings.metric)
+    current = a0
+    steps = [search.step(0, a0, None, True, None, 0, 0.0)]
+    retrainings = 0
+    partial = False
+    iteration = 0
+    try:
+        while True:
+            proposals = propose(search)
+            if not proposals:
+                break
+            iteration += 1
+            masks_list = [search.without(layer, unit) for layer, unit in proposals]
+            seed = int(rng.integers(0, 2**31 - 1))
+            trained = fit_many(search.spec, masks_list, data.x_train, data.y_train,
+                               settings.fit_settings(iteration), seed=seed)
+            retrainings += len(trained)
+            scores = [decision_metric(c, data, settings.metric) for c in trained]
+            best = int(np.argmax(scores))  # first maximum: the lowest layer wins ties
+            accepted = scores[best] > settings.tau_s * a0
+            if accepted:
+                search.spec, search.masks, current = trained[best], masks_list[best], scores[best]
+            step = search.step(iteration, current, scores[best], accepted, proposals[best][0],
+                               len(trained), time.perf_counter() - t0)
+            steps.append(step)
+            if progress is not None:
+                progress(step)
+            if not accepted and not on_reject(search):
+                break
+    except KeyboardInterrupt:
+        partial = True
+    final = zero_masked(search.spec, search.masks)
+    name = f"{spec.name}-{method}"
+    sliced = slice_masked(final, search.masks)
+    return PruneResult(
+        method=method, initial=spec,
+        spec=_renamed(final, name), masks=search.masks, sliced=_renamed(sliced, name),
+        a0=a0, metric=current, trajectory=steps, retrainings=retrainings,
+        seconds=time.perf_counter() - t0, partial=partial,
+    )
+
+
+def _renamed(spec: ModelSpec, name: str) -> ModelSpec:
+    return ModelSpec(spec.preprocessing, spec.layers, spec.label_names, name,
+                     metrics={}, provenance=dict(spec.provenance))

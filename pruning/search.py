@@ -44,6 +44,7 @@ class Step:
     candidate_metric: float | None  # best candidate's D_V metric (None at iteration 0)
     accepted: bool
     layer: int | None  # spec layer index of the best candidate's removal
+    unit: int | None  # which unit of that layer (index in the full-width layer)
     retrains: int  # fine-tunings in this iteration
     elapsed_s: float  # since the search started
     params: int = 0  # of the accepted model, sliced
@@ -111,10 +112,11 @@ class Search:
         return [widths.get(i, layer.kernel.shape[-1]) for i, layer in self.spec.weighted_layers()]
 
     def step(self, iteration: int, metric: float, candidate: float | None, accepted: bool,
-             layer: int | None, retrains: int, elapsed: float) -> Step:
+             removal: tuple[int, int] | None, retrains: int, elapsed: float) -> Step:
         sliced = slice_masked(self.spec, self.masks)
-        return Step(iteration, self.structure(), metric, candidate, accepted, layer, retrains,
-                    round(elapsed, 3), sliced.count_params(), sliced.count_flops())
+        layer, unit = removal if removal is not None else (None, None)
+        return Step(iteration, self.structure(), metric, candidate, accepted, layer, unit,
+                    retrains, round(elapsed, 3), sliced.count_params(), sliced.count_flops())
 
 
 Proposer = Callable[[Search], list[tuple[int, int]]]  # [(layer, unit)]; [] = stop
@@ -158,7 +160,7 @@ def run_search(
             accepted = scores[best] > settings.tau_s * a0
             if accepted:
                 search.spec, search.masks, current = trained[best], masks_list[best], scores[best]
-            step = search.step(iteration, current, scores[best], accepted, proposals[best][0],
+            step = search.step(iteration, current, scores[best], accepted, proposals[best],
                                len(trained), time.perf_counter() - t0)
             steps.append(step)
             if progress is not None:

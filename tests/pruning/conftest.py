@@ -41,3 +41,16 @@ def small_data(small_session, small_split):
 
     spec = fitted_mlp(small_session, small_split)
     return spec, prepare(small_session, small_split, spec)
+
+
+@pytest.fixture(scope="session")
+def trained_nn1(small_session, small_split):
+    """nn1 (32-16-8-2) on 40 neurons, trained 30 epochs with the real trainer."""
+    from neurogrs.pruning.data import prepare
+    from neurogrs.pruning.fit import FitSettings, fit
+    from neurogrs.zoo import init_spec
+
+    spec = init_spec("nn1", small_session.n_neurons, np.random.default_rng(0))
+    data = prepare(small_session, small_split, spec)
+    spec = fit(spec, data.x_train, data.y_train, FitSettings(epochs=30), seed=0)
+    return spec, data

@@ -15,7 +15,7 @@ from neurogrs.pruning.report import (
     write_report,
 )
 from neurogrs.pruning.selection import select
-from neurogrs.simulate import simulate_session
+from neurogrs.session import Session
 from neurogrs.splits import Split, SplitConfig, make_split
 
 
@@ -36,7 +36,8 @@ def test_decision_metric_reads_validation_only(small_data):
 
 
 def test_session_too_small_for_the_split():
-    tiny = simulate_session(n_neurons=10, n_frames=60, seed=1)
+    rng = np.random.default_rng(0)
+    tiny = Session(rng.random((60, 10)).astype(np.float32), np.arange(60) % 2)
     split = make_split(tiny.labels, SplitConfig(mode="shuffled"), np.random.default_rng(0))
     from neurogrs.zoo import init_spec
 

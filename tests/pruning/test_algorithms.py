@@ -37,10 +37,13 @@ def check_common(result, spec, data, settings):
     assert not result.partial
 
 
-def test_grs_rules(trained_nn1):
+@pytest.mark.parametrize("tau, ends", [(0.97, "minimum"), (0.995, "failure")])
+def test_grs_rules(trained_nn1, tau, ends):
     spec, data = trained_nn1
-    r = grs(spec, data, FAST, np.random.default_rng(1))
-    check_common(r, spec, data, FAST)
+    settings = PruneSettings(retrain_epochs=2, tau_s=tau)
+    r = grs(spec, data, settings, np.random.default_rng(1))
+    check_common(r, spec, data, settings)
+    assert r.trajectory[-1].accepted == (ends == "minimum")  # both endings exercised
     steps = r.trajectory
     for before, step in zip(steps, steps[1:]):
         # one candidate per layer above the minimum, every iteration

@@ -100,7 +100,7 @@ def summary_table(report: dict) -> str:
     metric = report["settings"]["metric"]
     head = (f"{'model':<16} {'structure':<18} {'params':>8} {'nonzero':>8} {'FLOPs':>9} "
             f"{'val ' + metric[:8]:>13} {'test ' + metric[:8]:>13} {'params -%':>9} "
-            f"{'retrains':>8} {'sec':>7}")
+            f"{'nonzero -%':>10} {'retrains':>8} {'sec':>7}")
     lines = [head, "-" * len(head)]
     for name, cand in report["candidates"].items():
         for kind in ("initial", "pruned", "tq"):
@@ -114,6 +114,7 @@ def summary_table(report: dict) -> str:
                 f"{label:<16} {str(v['structure']):<18} {v['params']:>8,} "
                 f"{v['nonzero_params']:>8,} {v['flops']:>9,} {v['val']['metric']:>13.4f} "
                 f"{v['test']['metric']:>13.4f} {red.get('params_pct', 0.0):>9.1f} "
+                f"{red.get('nonzero_params_pct', 0.0):>10.1f} "
                 f"{search.get('retrainings', ''):>8} {search.get('seconds', ''):>7}"
             )
     sel = report.get("selection") or {}

@@ -98,7 +98,7 @@ def write_report(report: dict, out_dir: str | os.PathLike) -> Path:
 def summary_table(report: dict) -> str:
     """A terminal table: one row per model (initial, pruned, TQ) with the key numbers."""
     metric = report["settings"]["metric"]
-    head = (f"{'model':<16} {'structure':<18} {'params':>8} {'nonzero':>8} {'FLOPs':>9} "
+    head = (f"{'model':<16} {'structure':<22} {'params':>8} {'nonzero':>8} {'FLOPs':>9} "
             f"{'val ' + metric[:8]:>13} {'test ' + metric[:8]:>13} {'params -%':>9} "
             f"{'nonzero -%':>10} {'retrains':>8} {'sec':>7}")
     lines = [head, "-" * len(head)]
@@ -111,7 +111,7 @@ def summary_table(report: dict) -> str:
             search = cand.get("search", {}) if kind == "pruned" else {}
             label = name if kind == "initial" else f"  {kind}"
             lines.append(
-                f"{label:<16} {str(v['structure']):<18} {v['params']:>8,} "
+                f"{label:<16} {str(v['structure']):<22} {v['params']:>8,} "
                 f"{v['nonzero_params']:>8,} {v['flops']:>9,} {v['val']['metric']:>13.4f} "
                 f"{v['test']['metric']:>13.4f} {red.get('params_pct', 0.0):>9.1f} "
                 f"{red.get('nonzero_params_pct', 0.0):>10.1f} "

@@ -164,3 +164,22 @@ def test_ctrl_c_writes_best_so_far_and_partial_report(tmp_path, session_file):
     assert sum(pruned.spec.structure()[:-1]) < 56
     assert load_artifact(out / "selected").hash == pruned.hash
     assert "PARTIAL" in stdout
+
+
+def test_config_file_then_flags(tmp_path):
+    from neurogrs.pruning.cli import settings_from_args
+
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('tau_s = 0.97\nretrain_epochs = 20\nmetric = "accuracy"\nsplit = "shuffled"\n')
+    args = build_parser().parse_args(["prune", "s.npz", "--out", "o", "--config", str(cfg),
+                                      "--retrain-epochs", "3", "--epochs", "7"])
+    s = settings_from_args(args)
+    assert (s.tau_s, s.retrain_epochs, s.initial_epochs, s.metric, s.split) == \
+        (0.97, 3, 7, "accuracy", "shuffled")
+    assert s.tau_t == 0.995  # neither file nor flag: the paper default
+
+
+def test_bad_flag_value_is_a_clear_error(tmp_path, capsys):
+    code = main(["prune", "s.npz", "--out", str(tmp_path / "o"), "--tau-s", "1.5"])
+    assert code == 2
+    assert "tau_s must be a number in (0.0, 1.0], got 1.5" in capsys.readouterr().err

@@ -88,6 +88,69 @@ def _artifact(spec: ModelSpec, data, out: Path, provenance: dict,
     return spec, str(out)
 
 
+@dataclass
+class _Flow:
+    """What every model's steps share: the session, settings, method, output, provenance."""
+
+    session: Session
+    settings: PruneSettings
+    method: str
+    out: Path
+    provenance: dict
+
+    def initial(self, model: str, label: str, cand: dict, show_training: bool):
+        """Train M_i, write its artifact; returns (spec, data, v_i)."""
+        from neurogrs.pruning.train import TrainConfig, train
+        from neurogrs.splits import SplitConfig
+
+        s = self.settings
+        config = TrainConfig(model=model, epochs=s.initial_epochs, batch_size=s.batch_size,
+                             learning_rate=s.learning_rate, seed=s.seed,
+                             split=SplitConfig(mode=s.split, blocks=s.blocks))
+        trained = train(self.session, config, progress=show_training)
+        data = prepare(self.session, trained.split, trained.spec)
+        cand["split"] = data.sizes()
+        values = cand["initial"] = model_values(trained.spec, data, s.metric)
+        message = chance_warning(label, values)
+        if message:
+            warnings.warn(message, stacklevel=3)
+        keras_model = getattr(trained, "keras_model", None)  # absent once train() uses fit
+        spec, cand["artifacts"]["initial"] = _artifact(
+            _with_record(trained.spec, label, {}, trained.spec.provenance), data,
+            self.out / label / "initial",
+            {**trained.spec.provenance, **self.provenance, "stage": "initial"},
+            keras_save=keras_model.save if keras_model is not None else None)
+        return spec, data, values
+
+    def structured(self, label: str, spec: ModelSpec, data, initial: dict, cand: dict,
+                   rng: np.random.Generator, callback):
+        """GRS / RRS / NWM, then the sliced artifact; returns (pruned spec, partial)."""
+        result = _methods()[self.method](spec, data, self.settings, rng, callback)
+        cand["search"] = result.to_dict()
+        prov = {**self.provenance, "stage": self.method, "parent_hash": spec.content_hash(),
+                "retrainings": result.retrainings, "partial": result.partial}
+        pruned, cand["artifacts"]["pruned"] = _artifact(result.sliced, data,
+                                                         self.out / label / self.method, prov)
+        cand["pruned"] = model_values(pruned, data, self.settings.metric)
+        cand["reductions"] = {"pruned": reductions(cand["pruned"], initial)}
+        return pruned, result.partial
+
+    def unstructured(self, label: str, pruned: ModelSpec, data, initial: dict, cand: dict):
+        """Stage T and Q, then the artifact; returns (TQ spec, partial)."""
+        from neurogrs.pruning.tq import tq
+
+        result = tq(pruned, data, self.settings)
+        cand["tq_details"] = result.to_dict()
+        prov = {**self.provenance, "stage": "tq", "parent_hash": pruned.content_hash(),
+                "theta": result.theta, "decimals": result.decimals}
+        final, cand["artifacts"]["tq"] = _artifact(result.spec, data,
+                                                    self.out / label / f"{self.method}-tq", prov)
+        cand["tq"] = {**model_values(final, data, self.settings.metric),
+                      "decimals": result.decimals, "theta": result.theta}
+        cand["reductions"]["tq"] = reductions(cand["tq"], initial)
+        return final, result.partial
+
+
 def prune_session(
     session: Session,
     models: list[str],
@@ -103,91 +166,51 @@ def prune_session(
     show_training: bool = False,
 ) -> PruneRun:
     """Run the whole flow; `progress(desc)` gives a per-iteration callback (or None)."""
-    from neurogrs.pruning.tq import tq
-    from neurogrs.pruning.train import TrainConfig, train
-    from neurogrs.splits import SplitConfig
-
     if method not in METHODS:
         raise ConfigError(f"method must be one of {METHODS}, got {method!r}")
     labels = [_model_label(m) for m in models]
     if not models or len(set(labels)) != len(labels):
         raise ConfigError(f"--models must name distinct models, got {models}")
     check_selection(constraints, minimize, maximize)
-    prune = _methods()[method]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    base_prov = {"session_sha256": session.digest(), "session_meta": session.meta,
-                 "prune_settings": settings.to_dict(), "method": method, "tq": with_tq}
+    flow = _Flow(session, settings, method, out, {
+        "session_sha256": session.digest(), "session_meta": session.meta,
+        "prune_settings": settings.to_dict(), "method": method, "tq": with_tq})
     report: dict[str, Any] = {
         "partial": False, "method": method, "tq": with_tq, "settings": settings.to_dict(),
         "session": {"frames": session.n_frames, "neurons": session.n_neurons,
                     "sha256": session.digest()},
         "selection": None, "candidates": {},
     }
-    finals: list[tuple[str, ModelSpec, dict, dict]] = []  # (name, spec, values, initial)
+    finals: list[tuple[ModelSpec, dict, dict]] = []  # (final spec, its v_i, initial v_i)
+    pending = None  # the current model's best result until it is complete
     seeds = np.random.SeedSequence(settings.seed).spawn(len(models))
     t_start = time.perf_counter()
-    partial = False
-    pending = None  # the current model's best result until it is complete
     try:
         for model, label, seed in zip(models, labels, seeds):
-            cand: dict[str, Any] = {"model": model, "tau_s": settings.tau_s}
+            cand: dict[str, Any] = {"model": model, "tau_s": settings.tau_s, "artifacts": {}}
             report["candidates"][label] = cand
-            config = TrainConfig(model=model, epochs=settings.initial_epochs,
-                                 batch_size=settings.batch_size,
-                                 learning_rate=settings.learning_rate, seed=settings.seed,
-                                 split=SplitConfig(mode=settings.split, blocks=settings.blocks))
-            trained = train(session, config, progress=show_training)
-            data = prepare(session, trained.split, trained.spec)
-            cand["split"] = data.sizes()
-            initial = model_values(trained.spec, data, settings.metric)
-            cand["initial"] = initial
-            message = chance_warning(label, initial)
-            if message:
-                warnings.warn(message, stacklevel=2)
-            keras_model = getattr(trained, "keras_model", None)
-            init_spec, cand.setdefault("artifacts", {})["initial"] = _artifact(
-                _with_record(trained.spec, label, {}, trained.spec.provenance), data,
-                out / label / "initial",
-                {**trained.spec.provenance, **base_prov, "stage": "initial"},
-                keras_save=keras_model.save if keras_model is not None else None)
-
+            spec, data, initial = flow.initial(model, label, cand, show_training)
             callback = progress(f"{label} {method}") if progress else None
             try:
-                result = prune(init_spec, data, settings, np.random.default_rng(seed), callback)
+                final, partial = flow.structured(label, spec, data, initial, cand,
+                                                 np.random.default_rng(seed), callback)
             finally:
                 if callback is not None and hasattr(callback, "close"):
                     callback.close()
-            cand["search"] = result.to_dict()
-            pruned_prov = {**base_prov, "stage": method, "parent_hash": init_spec.content_hash(),
-                           "retrainings": result.retrainings, "partial": result.partial}
-            pruned, cand["artifacts"]["pruned"] = _artifact(
-                result.sliced, data, out / label / method, pruned_prov)
-            cand["pruned"] = model_values(pruned, data, settings.metric)
-            cand["reductions"] = {"pruned": reductions(cand["pruned"], initial)}
-            pending = (pruned.name, pruned, cand["pruned"], initial)
-            if result.partial:
+            pending = (final, cand["pruned"], initial)
+            if not partial and with_tq:
+                final, partial = flow.unstructured(label, final, data, initial, cand)
+                pending = (final, cand["tq"], initial)
+            if partial:
                 raise KeyboardInterrupt
-            if with_tq:
-                tqr = tq(pruned, data, settings)
-                cand["tq_details"] = tqr.to_dict()
-                tq_prov = {**base_prov, "stage": "tq", "parent_hash": pruned.content_hash(),
-                           "theta": tqr.theta, "decimals": tqr.decimals}
-                final, cand["artifacts"]["tq"] = _artifact(
-                    tqr.spec, data, out / label / f"{method}-tq", tq_prov)
-                cand["tq"] = {**model_values(final, data, settings.metric),
-                              "decimals": tqr.decimals, "theta": tqr.theta}
-                cand["reductions"]["tq"] = reductions(cand["tq"], initial)
-                pending = (final.name, final, cand["tq"], initial)
-                if tqr.partial:
-                    raise KeyboardInterrupt
             finals.append(pending)
             pending = None
     except KeyboardInterrupt:
-        partial = True
+        report["partial"] = True
         if pending is not None:
             finals.append(pending)
-    report["partial"] = partial
     report["seconds"] = round(time.perf_counter() - t_start, 3)
     selection_error = _select(report, finals, out, constraints, minimize, maximize)
     write_report(report, out)
@@ -197,7 +220,7 @@ def prune_session(
         write_plots(report, out)
     except (OSError, ValueError) as exc:  # a plot must never lose the report
         warnings.warn(f"plots not written: {exc}", stacklevel=2)
-    return PruneRun(report, out, partial, selection_error)
+    return PruneRun(report, out, report["partial"], selection_error)
 
 
 def _select(report: dict, finals: list, out: Path, constraints: str | None,
@@ -210,7 +233,7 @@ def _select(report: dict, finals: list, out: Path, constraints: str | None,
     if not finals:
         report["selection"] = {"error": "no pruned model to select from"}
         return report["selection"]["error"]
-    candidates = [selection_values(name, values, initial) for name, _, values, initial in finals]
+    candidates = [selection_values(spec.name, values, initial) for spec, values, initial in finals]
     try:
         sel = select(candidates, constraints, minimize, maximize)
     except NeurogrsError as exc:
@@ -218,6 +241,6 @@ def _select(report: dict, finals: list, out: Path, constraints: str | None,
         return str(exc)
     report["selection"] = {**sel.to_dict(), "constraints": constraints,
                            "path": str(target)}
-    spec = next(s for name, s, _, _ in finals if name == sel.chosen.name)
+    spec = next(spec for spec, _, _ in finals if spec.name == sel.chosen.name)
     save_artifact(spec, target)
     return None

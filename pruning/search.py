@@ -49,6 +49,8 @@ class Step:
     elapsed_s: float  # since the search started
     params: int = 0  # of the accepted model, sliced
     flops: int = 0
+    tried: list[tuple[int, int]] = field(default_factory=list)  # every candidate (layer, unit)
+    scores: list[float] = field(default_factory=list)  # their D_V metrics after fine-tuning
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,12 +113,15 @@ class Search:
         widths = _widths(self.masks)
         return [widths.get(i, layer.kernel.shape[-1]) for i, layer in self.spec.weighted_layers()]
 
-    def step(self, iteration: int, metric: float, candidate: float | None, accepted: bool,
-             removal: tuple[int, int] | None, retrains: int, elapsed: float) -> Step:
+    def step(self, iteration: int, metric: float, accepted: bool, elapsed: float,
+             tried: list[tuple[int, int]] = (), scores: list[float] = (),
+             best: int | None = None) -> Step:
         sliced = slice_masked(self.spec, self.masks)
-        layer, unit = removal if removal is not None else (None, None)
-        return Step(iteration, self.structure(), metric, candidate, accepted, layer, unit,
-                    retrains, round(elapsed, 3), sliced.count_params(), sliced.count_flops())
+        layer, unit = tried[best] if best is not None else (None, None)
+        return Step(iteration, self.structure(), metric,
+                    scores[best] if best is not None else None, accepted, layer, unit,
+                    len(scores), round(elapsed, 3), sliced.count_params(), sliced.count_flops(),
+                    [tuple(t) for t in tried], list(scores))
 
 
 Proposer = Callable[[Search], list[tuple[int, int]]]  # [(layer, unit)]; [] = stop
@@ -140,7 +145,7 @@ def run_search(
     search = Search(spec, full_masks(spec), settings, rng)
     a0 = decision_metric(spec, data, settings.metric)
     current = a0
-    steps = [search.step(0, a0, None, True, None, 0, 0.0)]
+    steps = [search.step(0, a0, True, 0.0)]
     retrainings = 0
     partial = False
     iteration = 0
@@ -160,8 +165,8 @@ def run_search(
             accepted = scores[best] > settings.tau_s * a0
             if accepted:
                 search.spec, search.masks, current = trained[best], masks_list[best], scores[best]
-            step = search.step(iteration, current, scores[best], accepted, proposals[best],
-                               len(trained), time.perf_counter() - t0)
+            step = search.step(iteration, current, accepted, time.perf_counter() - t0,
+                               proposals, scores, best)
             steps.append(step)
             if progress is not None:
                 progress(step)

@@ -45,9 +45,17 @@ def test_grs_rules(trained_nn1, tau, ends):
     check_common(r, spec, data, settings)
     assert r.trajectory[-1].accepted == (ends == "minimum")  # both endings exercised
     steps = r.trajectory
+    ties = 0
     for before, step in zip(steps, steps[1:]):
-        # one candidate per layer above the minimum, every iteration
-        assert step.retrains == len(removable_before(before, spec, FAST.min_units))
+        # one candidate per layer above the minimum, lowest layer first, every iteration
+        assert [l for l, _ in step.tried] == removable_before(before, spec, settings.min_units)
+        assert step.retrains == len(step.tried) == len(step.scores)
+        # the best wins; ties go to the lowest layer [reconstruction]
+        best = max(step.scores)
+        assert step.candidate_metric == best
+        assert step.layer == min(l for (l, _), sc in zip(step.tried, step.scores) if sc == best)
+        ties += step.scores.count(best) > 1
+    assert ties > 0  # the tie rule was exercised (a 80-frame D_V ties often)
     # GRS stops at its first failure: only the last iteration may be a rejection
     assert all(step.accepted for step in steps[:-1])
     if not steps[-1].accepted:

@@ -38,6 +38,7 @@ _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 _COMPARE = {ast.Lt: ("<", operator.lt), ast.LtE: ("<=", operator.le),
             ast.Gt: (">", operator.gt), ast.GtE: (">=", operator.ge)}
+_OPS = dict(_COMPARE.values())  # symbol -> function
 _ALLOWED = f"numbers, names {', '.join(NAMES)}, + - * /, and < <= > >= in constraints"
 
 
@@ -114,7 +115,7 @@ class Constraint:
 
     def holds(self, values: dict[str, float]) -> bool:
         left, right = self.sides(values)
-        return bool(dict(_COMPARE.values())[self.op](left, right))
+        return bool(_OPS[self.op](left, right))
 
     def miss(self, values: dict[str, float]) -> float:
         """How far the left side is from satisfying the constraint (0 when it holds)."""

@@ -5,7 +5,6 @@ Importing this module never imports TensorFlow (the handler imports lazily).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 __all__ = ["register"]
@@ -132,7 +131,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     from neurogrs.data_cli import session_from_args
     from neurogrs.pruning.pipeline import check_selection, prune_session
     from neurogrs.pruning.progress import PruneProgress
-    from neurogrs.pruning.report import summary_table
+    from neurogrs.pruning.report import summary_table, to_json
 
     settings = settings_from_args(args)
     check_selection(args.select, args.minimize, args.maximize)  # fail before training
@@ -145,7 +144,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
         show_training=not args.quiet and sys.stderr.isatty(),
     )
     if args.json:
-        print(json.dumps(run.report, indent=2, default=str))
+        print(to_json(run.report))
     else:
         print(summary_table(run.report))
         print(f"output     {run.out}")

@@ -19,7 +19,7 @@ from neurogrs.pruning.selection import Candidate
 from neurogrs.pruning.tq import distinct_values
 from neurogrs.spec import ModelSpec
 
-__all__ = ["SCHEMA", "model_values", "reductions", "selection_values", "write_report",
+__all__ = ["SCHEMA", "model_values", "reductions", "selection_values", "write_report", "to_json",
            "summary_table", "chance_warning"]
 
 SCHEMA = "neurogrs.prune-report/1"
@@ -84,13 +84,18 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
+def to_json(report: dict) -> str:
+    """The report as strict JSON (NaN/Inf as null) with its schema first."""
+    return json.dumps(_clean({"schema": SCHEMA, **report}), indent=2, allow_nan=False)
+
+
 def write_report(report: dict, out_dir: str | os.PathLike) -> Path:
     """report.json, written atomically (a Ctrl-C never leaves half a file)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "report.json"
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_clean({"schema": SCHEMA, **report}), indent=2) + "\n")
+    tmp.write_text(to_json(report) + "\n")
     tmp.replace(path)
     return path
 

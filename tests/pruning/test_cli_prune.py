@@ -183,3 +183,16 @@ def test_bad_flag_value_is_a_clear_error(tmp_path, capsys):
     code = main(["prune", "s.npz", "--out", str(tmp_path / "o"), "--tau-s", "1.5"])
     assert code == 2
     assert "tau_s must be a number in (0.0, 1.0], got 1.5" in capsys.readouterr().err
+
+
+def test_same_seed_same_session_same_run(tmp_path, session_file):
+    def run(out):
+        assert main(["prune", str(session_file), "--models", "nn2", "--method", "rrs", "--tq",
+                     "--out", str(out), "--seed", "5", *FAST]) == 0
+        report = json.loads((out / "report.json").read_text())
+        cand = report["candidates"]["nn2"]
+        steps = [(s["structure"], s["metric"], s["layer"], s["unit"])
+                 for s in cand["search"]["trajectory"]]
+        return steps, cand["tq"], load_artifact(out / "selected").hash
+
+    assert run(tmp_path / "a") == run(tmp_path / "b")

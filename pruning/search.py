@@ -85,16 +85,29 @@ def _widths(masks: Masks) -> dict[int, int]:
 
 
 class Search:
-    """State a proposer may read: the accepted model, its masks, the settings, the rng."""
+    """State a proposer may read: the accepted model, its masks, the settings, the rng.
 
-    def __init__(self, spec: ModelSpec, masks: Masks, settings: PruneSettings,
+    Every iteration is recorded by ONE list append of (step, spec, masks), so a Ctrl-C lands
+    before or after it, never between the accepted model and its trajectory entry.
+    """
+
+    def __init__(self, spec: ModelSpec, settings: PruneSettings,
                  rng: np.random.Generator) -> None:
-        self.spec = spec
-        self.masks = masks
         self.settings = settings
         self.rng = rng
         self.layers = prunable_layers(spec)  # natural order, input side first
         self.cursor = 0  # free for proposers that walk the layers (NWM)
+        self.history: list[tuple[Step, ModelSpec, Masks]] = []
+        self._start = (spec, full_masks(spec))
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The accepted model (full width, masked units zeroed)."""
+        return self.history[-1][1] if self.history else self._start[0]
+
+    @property
+    def masks(self) -> Masks:
+        return self.history[-1][2] if self.history else self._start[1]
 
     def active(self, layer: int) -> np.ndarray:
         """Indices of the units of `layer` still in the model."""
@@ -109,19 +122,20 @@ class Search:
         masks[layer][unit] = False
         return masks
 
-    def structure(self) -> list[int]:
-        widths = _widths(self.masks)
-        return [widths.get(i, layer.kernel.shape[-1]) for i, layer in self.spec.weighted_layers()]
-
-    def step(self, iteration: int, metric: float, accepted: bool, elapsed: float,
-             tried: list[tuple[int, int]] = (), scores: list[float] = (),
-             best: int | None = None) -> Step:
-        sliced = slice_masked(self.spec, self.masks)
+    def record(self, spec: ModelSpec, masks: Masks, iteration: int, metric: float,
+               accepted: bool, elapsed: float, tried: list[tuple[int, int]] = (),
+               scores: list[float] = (), best: int | None = None) -> Step:
+        """Append the iteration's step with the model accepted after it (atomically)."""
+        widths = _widths(masks)
+        structure = [widths.get(i, l.kernel.shape[-1]) for i, l in spec.weighted_layers()]
+        sliced = slice_masked(spec, masks)
         layer, unit = tried[best] if best is not None else (None, None)
-        return Step(iteration, self.structure(), metric,
+        step = Step(iteration, structure, metric,
                     scores[best] if best is not None else None, accepted, layer, unit,
                     len(scores), round(elapsed, 3), sliced.count_params(), sliced.count_flops(),
                     [tuple(t) for t in tried], list(scores))
+        self.history.append((step, spec, masks))
+        return step
 
 
 Proposer = Callable[[Search], list[tuple[int, int]]]  # [(layer, unit)]; [] = stop
@@ -142,11 +156,9 @@ def run_search(
     from neurogrs.pruning.fit import fit_many
 
     t0 = time.perf_counter()
-    search = Search(spec, full_masks(spec), settings, rng)
+    search = Search(spec, settings, rng)
     a0 = decision_metric(spec, data, settings.metric)
-    current = a0
-    steps = [search.step(0, a0, True, 0.0)]
-    retrainings = 0
+    search.record(spec, search.masks, 0, a0, True, 0.0)
     partial = False
     iteration = 0
     try:
@@ -159,28 +171,31 @@ def run_search(
             seed = int(rng.integers(0, 2**31 - 1))
             trained = fit_many(search.spec, masks_list, data.x_train, data.y_train,
                                settings.fit_settings(iteration), seed=seed)
-            retrainings += len(trained)
             scores = [decision_metric(c, data, settings.metric) for c in trained]
             best = int(np.argmax(scores))  # first maximum: the lowest layer wins ties
             accepted = scores[best] > settings.tau_s * a0
             if accepted:
-                search.spec, search.masks, current = trained[best], masks_list[best], scores[best]
-            step = search.step(iteration, current, accepted, time.perf_counter() - t0,
-                               proposals, scores, best)
-            steps.append(step)
+                new_spec, new_masks, metric = trained[best], masks_list[best], scores[best]
+            else:  # the accepted model stays
+                new_spec, new_masks = search.spec, search.masks
+                metric = search.history[-1][0].metric
+            step = search.record(new_spec, new_masks, iteration, metric, accepted,
+                                 time.perf_counter() - t0, proposals, scores, best)
             if progress is not None:
                 progress(step)
             if not accepted and not on_reject(search):
                 break
     except KeyboardInterrupt:
         partial = True
+    steps = [h[0] for h in search.history]
     final = zero_masked(search.spec, search.masks)
     name = f"{spec.name}-{method}"
     sliced = slice_masked(final, search.masks)
     return PruneResult(
         method=method, initial=spec,
         spec=_renamed(final, name), masks=search.masks, sliced=_renamed(sliced, name),
-        a0=a0, metric=current, trajectory=steps, retrainings=retrainings,
+        a0=a0, metric=steps[-1].metric, trajectory=steps,
+        retrainings=sum(s.retrains for s in steps),
         seconds=time.perf_counter() - t0, partial=partial,
     )
 

@@ -8,7 +8,7 @@ from neurogrs.pruning.nwm import nwm, propose_nwm
 from neurogrs.pruning.rrs import rrs
 from neurogrs.pruning.search import Search
 from neurogrs.pruning.settings import PruneSettings
-from neurogrs.pruning.surgery import full_masks, prunable_layers
+from neurogrs.pruning.surgery import prunable_layers
 
 FAST = PruneSettings(retrain_epochs=2, tau_s=0.97)
 
@@ -75,7 +75,7 @@ def test_grs_min_width_and_every_layer_shrinks(trained_nn1):
 
 def test_grs_proposals_lowest_layer_first_for_ties(trained_nn1):
     spec, _ = trained_nn1
-    search = Search(spec, full_masks(spec), FAST, np.random.default_rng(0))
+    search = Search(spec, FAST, np.random.default_rng(0))
     search.masks[prunable_layers(spec)[1]][:14] = False  # layer 2 at the minimum
     proposals = propose_grs(search)
     layers = [l for l, _ in proposals]
@@ -94,7 +94,7 @@ def test_rrs_one_candidate_per_iteration(trained_nn1):
 
 def test_nwm_removes_the_smallest_l1_active_unit(trained_nn1):
     spec, _ = trained_nn1
-    search = Search(spec, full_masks(spec), FAST, np.random.default_rng(0))
+    search = Search(spec, FAST, np.random.default_rng(0))
     first = prunable_layers(spec)[0]
     norms = np.abs(spec.layers[first].kernel).sum(axis=0)
     order = np.argsort(norms)

@@ -72,8 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "(default: maximise acc)")
     obj.add_argument("--maximize", metavar="EXPR", default=None,
                      help="objective to maximise (default acc)")
-    p.add_argument("--json", action="store_true", help="print report.json instead of the table")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--json", action="store_true", help="print report.json instead of the table (default off)")
+    p.add_argument("--quiet", action="store_true", help="no progress output (default off)")
 
     s = p.add_argument_group("prune settings (flags override --config)")
     s.add_argument("--metric", choices=("balanced_accuracy", "accuracy"), default=None,

@@ -69,6 +69,21 @@ def check_selection(constraints: str | None, minimize: str | None,
         parse_objective(minimize or maximize)
 
 
+def _check_models(models: list[str]) -> list[str]:
+    """Refuse unknown names and missing .keras files before any training; labels back."""
+    from neurogrs.pruning.train import TrainConfig
+
+    labels = []
+    for model in models:
+        TrainConfig(model=model)  # a zoo name or a .keras path, else ConfigError
+        if model.endswith(".keras") and not Path(model).is_file():
+            raise ConfigError(f"--models: {model}: no such file")
+        labels.append(_model_label(model))
+    if not models or len(set(labels)) != len(labels):
+        raise ConfigError(f"--models must name distinct models, got {models}")
+    return labels
+
+
 def _model_label(model: str) -> str:
     return Path(model).stem if model.endswith(".keras") else model
 
@@ -168,9 +183,7 @@ def prune_session(
     """Run the whole flow; `progress(desc)` gives a per-iteration callback (or None)."""
     if method not in METHODS:
         raise ConfigError(f"method must be one of {METHODS}, got {method!r}")
-    labels = [_model_label(m) for m in models]
-    if not models or len(set(labels)) != len(labels):
-        raise ConfigError(f"--models must name distinct models, got {models}")
+    labels = _check_models(models)
     check_selection(constraints, minimize, maximize)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -195,3 +195,16 @@ def test_same_seed_same_session_same_run(tmp_path, session_file):
         return steps, cand["tq"], load_artifact(out / "selected").hash
 
     assert run(tmp_path / "a") == run(tmp_path / "b")
+
+
+@pytest.mark.parametrize("models, words", [
+    ("nn1,nn9", "model 'nn9' is neither a zoo model"),
+    ("nn1,missing.keras", "missing.keras: no such file"),
+    ("nn1,nn1", "--models must name distinct models"),
+])
+def test_bad_models_refused_before_training(tmp_path, session_file, capsys, models, words):
+    code = main(["prune", str(session_file), "--models", models, "--out", str(tmp_path / "o"),
+                 *FAST])
+    assert code == 2
+    assert words in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # nothing trained, nothing written

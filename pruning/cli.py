@@ -149,8 +149,11 @@ def cmd_prune(args: argparse.Namespace) -> int:
         print(summary_table(run.report))
         print(f"output     {run.out}")
     if run.partial:
-        print("neurogrs: interrupted: wrote the best accepted model so far and a partial "
-              "report", file=sys.stderr)
+        chosen = (run.report.get("selection") or {}).get("chosen")
+        what = (f"wrote the best accepted model so far ({chosen})" if chosen
+                else "interrupted before any model was pruned")
+        print(f"neurogrs: interrupted: {what}; report marked partial: {run.out / 'report.json'}",
+              file=sys.stderr)
         return 130
     if run.selection_error:
         from neurogrs.errors import ConfigError

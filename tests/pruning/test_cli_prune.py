@@ -135,8 +135,10 @@ def test_ctrl_c_writes_best_so_far_and_partial_report(tmp_path, session_file):
            "--out", str(out), "--epochs", "15", "--retrain-epochs", "2", "--blocks", "4",
            "--tau-s", "0.01", "--min-units", "1"]  # accepts everything: many iterations
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    # a shell without job control starts background jobs with SIGINT ignored, and the child
+    # would inherit that: give it the default disposition so Python installs its handler
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            env=env)
+                            env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         seen = []

@@ -144,3 +144,22 @@ def test_ctrl_c_returns_last_accepted_model_marked_partial(trained_nn1):
     assert r.partial and len(r.trajectory) == 4 and len(seen) == 3
     assert r.sliced.structure() == r.trajectory[-1].structure
     assert sum(r.sliced.structure()[:-1]) == 56 - 3
+
+
+def test_grs_on_a_cnn_slices_to_the_same_function(small_session, small_split):
+    from neurogrs.pruning.data import prepare
+    from neurogrs.pruning.fit import FitSettings, fit
+    from neurogrs.spec import forward
+    from neurogrs.zoo import init_spec
+
+    spec = init_spec("cnn2", small_session.n_neurons, np.random.default_rng(0),
+                     positions=small_session.positions)
+    data = prepare(small_session, small_split, spec)
+    spec = fit(spec, data.x_train, data.y_train, FitSettings(epochs=3), seed=0)
+    s = PruneSettings(retrain_epochs=1, tau_s=0.01, min_units=30)  # 32-16-32 -> 30-16-30
+    r = grs(spec, data, s, np.random.default_rng(0))
+    assert r.sliced.structure() == [30, 16, 30, 2]
+    assert len(r.trajectory) == 1 + 4  # four removals, all accepted
+    assert 4 < r.retrainings < 8  # 2 candidates while both layers are above 30, then 1
+    frames = data.val_frames[:40]
+    np.testing.assert_allclose(forward(r.sliced, frames), forward(r.spec, frames), atol=1e-5)

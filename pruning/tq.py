@@ -82,7 +82,8 @@ def stage_t(spec: ModelSpec, data: PruneData, settings: PruneSettings,
     ref = decision_metric(spec, data, settings.metric)
     floor = settings.tau_t * ref
     current, metric = spec, ref
-    theta, last_ok = settings.theta, None
+    sweep, last_ok = 0, None
+    theta = settings.theta
     trajectory: list[dict] = []
     partial = False
     try:
@@ -105,7 +106,8 @@ def stage_t(spec: ModelSpec, data: PruneData, settings: PruneSettings,
                 current, metric = trial, m
             if not failed:
                 last_ok = round(theta, 10)
-            theta += settings.theta_step
+            sweep += 1
+            theta = settings.theta + sweep * settings.theta_step  # no accumulated rounding
     except KeyboardInterrupt:
         partial = True
     return TQResult(current, ref, metric, metric, last_ok, None, {}, trajectory,

@@ -189,9 +189,13 @@ def test_bad_flag_value_is_a_clear_error(tmp_path, capsys):
 def test_same_seed_same_session_same_run(tmp_path, session_file):
     def run(out):
         assert main(["prune", str(session_file), "--models", "nn2", "--method", "rrs", "--tq",
-                     "--out", str(out), "--seed", "5", *FAST]) == 0
+                     "--out", str(out), "--seed", "5", "--metric", "accuracy",
+                     "--split", "shuffled", *FAST]) == 0  # the paper's setting
         report = json.loads((out / "report.json").read_text())
+        assert report["settings"]["split"] == "shuffled"
         cand = report["candidates"]["nn2"]
+        assert cand["pruned"]["val"]["metric"] == cand["pruned"]["val"]["accuracy"]
+        assert cand["search"]["a0"] == cand["initial"]["val"]["accuracy"]
         steps = [(s["structure"], s["metric"], s["layer"], s["unit"])
                  for s in cand["search"]["trajectory"]]
         return steps, cand["tq"], load_artifact(out / "selected").hash

@@ -23,10 +23,26 @@ from typing import NamedTuple
 
 import numpy as np
 
-from neurogrs.pruning._tf import import_tf
+from neurogrs.pruning.tf_quiet import import_tensorflow
 from neurogrs.spec import Activation, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ModelSpec
 
-tf = import_tf()
+tf = import_tensorflow()
+
+
+def _one_intra_op_thread() -> None:
+    """Run TensorFlow ops on one intra-op thread (process-wide, set on first import).
+
+    For these small models one thread beat the default pool on the 2-core machine, for
+    the MLP retraining and for CNN steps alike (docs/concepts.md, Training). Left alone when the
+    TensorFlow runtime already started (another module used it first).
+    """
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+    except RuntimeError:
+        pass
+
+
+_one_intra_op_thread()
 
 __all__ = ["Arch", "arch_of", "Batches", "train_graph"]
 

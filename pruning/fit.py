@@ -9,7 +9,7 @@ batch of an epoch reproduced by padding it with sample weight 0.
 Masks (`pruning.surgery.Masks`) switch units off; results are full-width specs already
 passed through `zero_masked`, so `slice_masked` of a result is the physically smaller
 model. Keep pruning at full width (accumulate masks, slice once at export): a new
-architecture costs a new trace and XLA compile (~2 s), a new mask set costs nothing.
+architecture costs a new trace and XLA compile (seconds), a new mask set costs nothing.
 
 Randomness comes only from `seed`: the batch order (`np.random.default_rng(seed)`) and
 dropout (stateless threefry noise keyed by seed and step, shared by all stacked candidates).
@@ -29,9 +29,13 @@ from neurogrs.pruning import fit_graph as G
 from neurogrs.pruning.surgery import Masks, check_masks, full_masks, prunable_layers, zero_masked
 from neurogrs.spec import Dropout, ModelSpec
 
-__all__ = ["FitSettings", "FitHistory", "fit", "fit_many", "fit_with_history"]
+__all__ = ["FitSettings", "FitHistory", "fit", "fit_many", "fit_with_history", "candidate_slots"]
 
 Progress = Callable[[int, float], None]
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)
@@ -49,9 +53,9 @@ class FitSettings:
         if (isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int)
                 or not 1 <= self.batch_size <= 65_536):
             raise ConfigError(f"batch_size must be an integer in [1, 65536], got {self.batch_size!r}")
-        if not isinstance(self.learning_rate, (int, float)) or not 0 < self.learning_rate <= 1:
+        if not _is_number(self.learning_rate) or not 0 < self.learning_rate <= 1:
             raise ConfigError(f"learning_rate must be in (0, 1], got {self.learning_rate!r}")
-        if not isinstance(self.dropout_scale, (int, float)) or not 0 <= self.dropout_scale <= 1:
+        if not _is_number(self.dropout_scale) or not 0 <= self.dropout_scale <= 1:
             raise ConfigError(f"dropout_scale must be in [0, 1], got {self.dropout_scale!r}")
 
     def to_dict(self) -> dict:

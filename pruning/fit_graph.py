@@ -108,8 +108,8 @@ def _conv(h: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor, size, strides) -> tf
 def _maxpool(h: tf.Tensor, size, strides) -> tf.Tensor:
     """Valid max pooling of h [K, B, H, W, C].
 
-    Non-overlapping pools (size == strides, the zoo's) are a reshape and a reduce_max: XLA's
-    CPU gradient of max_pool2d (select-and-scatter) made a CNN step twice as slow.
+    Non-overlapping pools (size == strides, the zoo's) are a reshape and a reduce_max: the
+    gradient of max_pool2d under XLA on CPU (select-and-scatter) is far slower.
     """
     k, b = h.shape[0], h.shape[1]
     (ph, pw), (sh, sw) = size, strides

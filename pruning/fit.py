@@ -134,12 +134,9 @@ def _chunk_epochs(epochs: int, progress: Progress | None) -> int:
 
 # ------------------------------------------------------------------ the loop
 def _stack(specs: Sequence[ModelSpec]) -> list[np.ndarray]:
-    out = []
-    for pos in range(len([1 for _ in specs[0].weighted_layers()])):
-        layers = [[l for _, l in s.weighted_layers()][pos] for s in specs]
-        out.append(np.stack([l.kernel for l in layers]))
-        out.append(np.stack([l.bias for l in layers]))
-    return out
+    """[kernel, bias] of every weighted layer, each stacked over the specs: [K, ...]."""
+    per_spec = [[a for _, l in s.weighted_layers() for a in (l.kernel, l.bias)] for s in specs]
+    return [np.stack(arrays) for arrays in zip(*per_spec)]
 
 
 def _unstack(spec: ModelSpec, weights: Sequence[np.ndarray], k: int) -> ModelSpec:
@@ -154,6 +151,7 @@ def _unstack(spec: ModelSpec, weights: Sequence[np.ndarray], k: int) -> ModelSpe
 def _run(spec, masks_list: list[Masks], n_slots: int, x, y, settings: FitSettings, seed: int,
          progress: Progress | None):
     """Train len(masks_list) candidates padded to n_slots; returns trained specs and histories."""
+    n_real = len(masks_list)
     prunable = prunable_layers(spec)
     starts = [zero_masked(spec, m) for m in masks_list]
     masks_list = masks_list + [masks_list[0]] * (n_slots - len(masks_list))
@@ -183,7 +181,7 @@ def _run(spec, masks_list: list[Masks], n_slots: int, x, y, settings: FitSetting
     hit = np.concatenate(hits)
     epoch_loss, epoch_acc = _epoch_means(loss, batches.weight, steps, hit)
     results = []
-    for k in range(n_slots):
+    for k in range(n_real):  # the padding slots are dropped
         trained = zero_masked(_unstack(spec, weights, k), masks_list[k])
         hist = FitHistory(tuple(float(v) for v in epoch_loss[:, k]),
                           tuple(float(v) for v in epoch_acc[:, k]))
@@ -254,5 +252,4 @@ def fit_many(spec: ModelSpec, masks_list: Sequence[Masks], x, y, settings: FitSe
             raise ModelError(f"candidate {i}: {exc}") from exc
         full.append(m)
     slots = candidate_slots(spec, len(full))
-    results = _run(spec, full, slots, x, y, settings, seed, None)
-    return [trained for trained, _ in results[:len(full)]]
+    return [trained for trained, _ in _run(spec, full, slots, x, y, settings, seed, None)]

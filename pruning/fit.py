@@ -9,7 +9,7 @@ batch of an epoch reproduced by padding it with sample weight 0.
 Masks (`pruning.surgery.Masks`) switch units off; results are full-width specs already
 passed through `zero_masked`, so `slice_masked` of a result is the physically smaller
 model. Keep pruning at full width (accumulate masks, slice once at export): a new
-architecture costs a new trace and XLA compile (~2 s), a new mask set costs nothing.
+architecture costs a new trace and XLA compile (seconds), a new mask set costs nothing.
 
 Randomness comes only from `seed`: the batch order (`np.random.default_rng(seed)`) and
 dropout (stateless threefry noise keyed by seed and step, shared by all stacked candidates).
@@ -29,9 +29,13 @@ from neurogrs.pruning import fit_graph as G
 from neurogrs.pruning.surgery import Masks, check_masks, full_masks, prunable_layers, zero_masked
 from neurogrs.spec import Dropout, ModelSpec
 
-__all__ = ["FitSettings", "FitHistory", "fit", "fit_many", "fit_with_history"]
+__all__ = ["FitSettings", "FitHistory", "fit", "fit_many", "fit_with_history", "candidate_slots"]
 
 Progress = Callable[[int, float], None]
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)
@@ -49,9 +53,9 @@ class FitSettings:
         if (isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int)
                 or not 1 <= self.batch_size <= 65_536):
             raise ConfigError(f"batch_size must be an integer in [1, 65536], got {self.batch_size!r}")
-        if not isinstance(self.learning_rate, (int, float)) or not 0 < self.learning_rate <= 1:
+        if not _is_number(self.learning_rate) or not 0 < self.learning_rate <= 1:
             raise ConfigError(f"learning_rate must be in (0, 1], got {self.learning_rate!r}")
-        if not isinstance(self.dropout_scale, (int, float)) or not 0 <= self.dropout_scale <= 1:
+        if not _is_number(self.dropout_scale) or not 0 <= self.dropout_scale <= 1:
             raise ConfigError(f"dropout_scale must be in [0, 1], got {self.dropout_scale!r}")
 
     def to_dict(self) -> dict:
@@ -130,12 +134,9 @@ def _chunk_epochs(epochs: int, progress: Progress | None) -> int:
 
 # ------------------------------------------------------------------ the loop
 def _stack(specs: Sequence[ModelSpec]) -> list[np.ndarray]:
-    out = []
-    for pos in range(len([1 for _ in specs[0].weighted_layers()])):
-        layers = [[l for _, l in s.weighted_layers()][pos] for s in specs]
-        out.append(np.stack([l.kernel for l in layers]))
-        out.append(np.stack([l.bias for l in layers]))
-    return out
+    """[kernel, bias] of every weighted layer, each stacked over the specs: [K, ...]."""
+    per_spec = [[a for _, l in s.weighted_layers() for a in (l.kernel, l.bias)] for s in specs]
+    return [np.stack(arrays) for arrays in zip(*per_spec)]
 
 
 def _unstack(spec: ModelSpec, weights: Sequence[np.ndarray], k: int) -> ModelSpec:
@@ -150,6 +151,7 @@ def _unstack(spec: ModelSpec, weights: Sequence[np.ndarray], k: int) -> ModelSpe
 def _run(spec, masks_list: list[Masks], n_slots: int, x, y, settings: FitSettings, seed: int,
          progress: Progress | None):
     """Train len(masks_list) candidates padded to n_slots; returns trained specs and histories."""
+    n_real = len(masks_list)
     prunable = prunable_layers(spec)
     starts = [zero_masked(spec, m) for m in masks_list]
     masks_list = masks_list + [masks_list[0]] * (n_slots - len(masks_list))
@@ -179,7 +181,7 @@ def _run(spec, masks_list: list[Masks], n_slots: int, x, y, settings: FitSetting
     hit = np.concatenate(hits)
     epoch_loss, epoch_acc = _epoch_means(loss, batches.weight, steps, hit)
     results = []
-    for k in range(n_slots):
+    for k in range(n_real):  # the padding slots are dropped
         trained = zero_masked(_unstack(spec, weights, k), masks_list[k])
         hist = FitHistory(tuple(float(v) for v in epoch_loss[:, k]),
                           tuple(float(v) for v in epoch_acc[:, k]))
@@ -250,5 +252,4 @@ def fit_many(spec: ModelSpec, masks_list: Sequence[Masks], x, y, settings: FitSe
             raise ModelError(f"candidate {i}: {exc}") from exc
         full.append(m)
     slots = candidate_slots(spec, len(full))
-    results = _run(spec, full, slots, x, y, settings, seed, None)
-    return [trained for trained, _ in results[:len(full)]]
+    return [trained for trained, _ in _run(spec, full, slots, x, y, settings, seed, None)]

@@ -23,10 +23,26 @@ from typing import NamedTuple
 
 import numpy as np
 
-from neurogrs.pruning._tf import import_tf
+from neurogrs.pruning.tf_quiet import import_tensorflow
 from neurogrs.spec import Activation, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ModelSpec
 
-tf = import_tf()
+tf = import_tensorflow()
+
+
+def _one_intra_op_thread() -> None:
+    """Run TensorFlow ops on one intra-op thread (process-wide, set on first import).
+
+    For these small models one thread beat the default pool on the 2-core machine, for
+    the MLP retraining and for CNN steps alike (docs/concepts.md, Training). Left alone when the
+    TensorFlow runtime already started (another module used it first).
+    """
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+    except RuntimeError:
+        pass
+
+
+_one_intra_op_thread()
 
 __all__ = ["Arch", "arch_of", "Batches", "train_graph"]
 
@@ -92,8 +108,8 @@ def _conv(h: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor, size, strides) -> tf
 def _maxpool(h: tf.Tensor, size, strides) -> tf.Tensor:
     """Valid max pooling of h [K, B, H, W, C].
 
-    Non-overlapping pools (size == strides, the zoo's) are a reshape and a reduce_max: XLA's
-    CPU gradient of max_pool2d (select-and-scatter) made a CNN step twice as slow.
+    Non-overlapping pools (size == strides, the zoo's) are a reshape and a reduce_max: the
+    gradient of max_pool2d under XLA on CPU (select-and-scatter) is far slower.
     """
     k, b = h.shape[0], h.shape[1]
     (ph, pw), (sh, sw) = size, strides

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from neurogrs.errors import ModelError
-from neurogrs.pruning._tf import import_keras as _keras
+from neurogrs.pruning.tf_quiet import import_tensorflow
 from neurogrs.spec import (
     Activation,
     Conv2D,
@@ -31,6 +31,14 @@ __all__ = [
     "load_candidate",
     "SUPPORTED_LAYERS",
 ]
+
+def _keras():
+    """Keras, imported quietly; private: other modules use this gate's functions."""
+    import_tensorflow()
+    import keras
+
+    return keras
+
 
 SUPPORTED_LAYERS = ("Dense", "Conv2D", "MaxPooling2D", "Flatten", "Dropout", "ReLU",
                     "Softmax", "Activation", "InputLayer")

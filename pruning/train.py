@@ -9,6 +9,7 @@ train with `neurogrs.pruning.fit`, the one training loop.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,8 +136,11 @@ def train(
     split = make_split(session.labels, config.split, rng)
     name = Path(str(config.model)).stem
     if config.model in ZOO:  # glorot kernels, zero biases (numpy, seeded from config.seed)
-        start = init_spec(config.model, session.n_neurons, np.random.default_rng((config.seed, 1)),
-                          session.positions, n_classes=session.n_classes)
+        with warnings.catch_warnings():  # its preprocessing is replaced: _preprocessing warns
+            warnings.simplefilter("ignore")
+            start = init_spec(config.model, session.n_neurons,
+                              np.random.default_rng((config.seed, 1)), session.positions,
+                              n_classes=session.n_classes)
         pre = _preprocessing(session, start.preprocessing.grid is not None, config.standardize,
                              split.balanced)
     else:  # a user's candidate, loaded (and checked) once; its weights are the start

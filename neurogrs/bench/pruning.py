@@ -21,7 +21,7 @@ import numpy as np
 
 from neurogrs.errors import ConfigError
 from neurogrs.evaluate import evaluate_spec
-from neurogrs.pruning._tf import import_keras, import_tf
+from neurogrs.pruning.tf_quiet import import_tensorflow
 from neurogrs.pruning.fit import FitSettings, fit, fit_many
 from neurogrs.pruning.keras_adapter import from_keras, to_keras
 from neurogrs.pruning.surgery import Masks, full_masks, prunable_layers, slice_masked
@@ -39,8 +39,8 @@ def naive_keras_fit(spec: ModelSpec, x: np.ndarray, y: np.ndarray, settings: Fit
 
     `timings`, when given, receives "build" (to_keras + compile) and "fit" seconds.
     """
-    keras = import_keras()
-    tf = import_tf()
+    tf = import_tensorflow()
+    import keras
     t0 = time.perf_counter()
     layers = tuple(dataclasses.replace(l, rate=l.rate * settings.dropout_scale)
                    if isinstance(l, Dropout) else l for l in spec.layers)

@@ -114,9 +114,10 @@ def test_model_at_chance_warns(tmp_path):
 
 
 def test_keras_candidate_with_unsupported_layer(tmp_path, session_file, capsys):
-    from neurogrs.pruning._tf import import_keras
+    from neurogrs.pruning.tf_quiet import import_tensorflow
 
-    k = import_keras()
+    import_tensorflow()
+    import keras as k
     model = k.Sequential([k.Input((40,)), k.layers.Dense(8, activation="relu"),
                           k.layers.BatchNormalization(), k.layers.Dense(2, activation="softmax")])
     path = tmp_path / "bn.keras"

@@ -14,7 +14,13 @@ from neurogrs.zoo import init_spec
 
 tf = pytest.importorskip("tensorflow")
 from neurogrs.pruning import fit_graph as G  # noqa: E402
-from neurogrs.pruning.fit import FitSettings, fit, fit_many, fit_with_history  # noqa: E402
+from neurogrs.pruning.fit import (  # noqa: E402
+    FitSettings,
+    candidate_slots,
+    fit,
+    fit_many,
+    fit_with_history,
+)
 from neurogrs.pruning.surgery import full_masks, slice_masked, zero_masked  # noqa: E402
 
 N = 40
@@ -90,6 +96,19 @@ def test_fit_many_candidate_equals_fit_with_its_masks(data):
     assert len(many) == 2
     for m, got in zip(cands, many):
         assert _max_diff(got, fit(spec, x, y, settings, seed=9, masks=m)) <= 1e-5
+
+
+def test_candidate_counts_up_to_one_per_layer_share_one_compiled_program(data):
+    _, _, spec, x, y = data
+    x, y = x[:100], y[:100]  # a data size no other test uses: a fresh signature
+    settings = FitSettings(epochs=1)
+    fn = G.compiled(G.arch_of(spec, [0, 1, 2]), False)
+    before = fn.experimental_get_tracing_count()
+    for count in (2, 3, 2):
+        cands = [_masks(spec, {i: [i]}) for i in range(count)]
+        assert len(fit_many(spec, cands, x, y, settings, seed=0)) == count
+    assert fn.experimental_get_tracing_count() == before + 1
+    assert candidate_slots(spec, 1) == 1 and candidate_slots(spec, 5) == 8
 
 
 def test_cnn_candidates_keep_masked_filters_at_zero_and_equal_fit(cnn):

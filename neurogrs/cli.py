@@ -20,6 +20,7 @@ __all__ = ["main", "run", "build_parser", "dispatch"]
 COMMAND_MODULES = (
     "neurogrs.data_cli",  # simulate, inspect
     "neurogrs.commands",  # train, evaluate, info
+    "neurogrs.pruning.cli",  # prune
     "neurogrs.codegen.cli",  # codegen
     "neurogrs.stream.cli",  # serve, listen, keys
     "neurogrs.replay.cli",  # replay

@@ -52,9 +52,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="blocked split over K contiguous chunks, each split 8:1:1 in time (default 1)")
     p.add_argument("--standardize", action="store_true",
                    help="z-score each neuron with training statistics (stored in the artifact)")
-    p.add_argument("--steps-per-execution", type=int, default=0, metavar="K",
-                   help="batches per graph call (default 0: a whole epoch per call, which "
-                        "keeps Python overhead out of small models; 1 is Keras' default)")
     p.add_argument("--eval-session", metavar="OTHER",
                    help="also evaluate on another session of the same neurons (closed-loop "
                         "case), read with the same session options; saved in the artifact's "
@@ -144,7 +141,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         model=args.model, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.lr, seed=args.seed,
         split=SplitConfig(mode=args.split, blocks=args.blocks),
-        standardize=args.standardize, steps_per_execution=args.steps_per_execution,
+        standardize=args.standardize,
     )
     session = _session(args.session, args)
     other = _eval_session(args)

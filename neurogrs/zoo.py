@@ -1,9 +1,9 @@
 """The model zoo: the paper's four initial models for any number of neurons (§1).
 
-A blueprint is a tuple of layer descriptions, independent of any framework. The Keras
-adapter (`neurogrs.pruning.keras_adapter`) builds trainable models from it; `init_spec`
-builds a randomly initialised `ModelSpec` with numpy alone (glorot-uniform kernels, zero
-biases), which engine and codegen tests use without TensorFlow.
+A blueprint is a tuple of layer descriptions, independent of any framework, and only this
+module reads it: `init_spec` builds a randomly initialised `ModelSpec` with numpy alone
+(glorot-uniform kernels, zero biases). Training starts from it (`neurogrs.pruning.train`),
+and engine and codegen tests use it without TensorFlow.
 """
 from __future__ import annotations
 
@@ -123,7 +123,8 @@ def init_spec(
     rng: np.random.Generator,
     positions: np.ndarray | None = None,
     random_bias: bool = False,
+    n_classes: int = 2,
 ) -> ModelSpec:
-    """A zoo model with random weights, built with numpy alone."""
-    return spec_from_blueprint(blueprint(name), n_neurons, rng, positions, name=name,
+    """A zoo model with random weights, built with numpy alone (output width `n_classes`)."""
+    return spec_from_blueprint(blueprint(name, n_classes), n_neurons, rng, positions, name=name,
                                random_bias=random_bias)

@@ -1,9 +1,9 @@
-"""The one gate between Keras and neurogrs.
+"""The one gate between Keras models and neurogrs.
 
-Only this module imports TensorFlow/Keras. It builds trainable Keras models from zoo
-blueprints, converts a trained Keras Sequential into a `ModelSpec` (and back, for tests and
-for retraining pruned models), and checks user-supplied `.keras` candidates, reporting every
-problem at once in one `ModelError`.
+It converts a Keras Sequential into a `ModelSpec` and back (the artifact's model.keras, the
+Keras reference in tests and benchmarks), and loads and checks user-supplied `.keras`
+candidates, reporting every problem at once in one `ModelError`. It does not hand Keras
+itself to other modules; training is `neurogrs.pruning.fit` (TensorFlow, no Keras).
 """
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-
 from neurogrs.errors import ModelError
+from neurogrs.pruning.tf_quiet import import_tensorflow
 from neurogrs.spec import (
     Activation,
     Conv2D,
@@ -26,76 +25,23 @@ from neurogrs.spec import (
 )
 
 __all__ = [
-    "keras",
-    "build_model",
     "to_keras",
     "from_keras",
     "check_model",
     "load_candidate",
-    "blueprint_of",
     "SUPPORTED_LAYERS",
 ]
 
+def _keras():
+    """Keras, imported quietly; private: other modules use this gate's functions."""
+    import_tensorflow()
+    import keras
+
+    return keras
+
+
 SUPPORTED_LAYERS = ("Dense", "Conv2D", "MaxPooling2D", "Flatten", "Dropout", "ReLU",
                     "Softmax", "Activation", "InputLayer")
-
-
-def keras():
-    """Import Keras quietly (TensorFlow's start-up and C++ log chatter off)."""
-    from neurogrs.pruning.tf_quiet import import_tensorflow
-
-    import_tensorflow()
-    import keras as _keras
-
-    return _keras
-
-
-def build_model(bp: Sequence[tuple], input_shape: tuple[int, ...], seed: int | None = None):
-    """A fresh Keras Sequential from a zoo blueprint (glorot kernels, zero biases)."""
-    k = keras()
-    init_seed = None if seed is None else int(seed)
-    layers: list[Any] = [k.Input(shape=tuple(input_shape))]
-    for i, desc in enumerate(bp):
-        s = None if init_seed is None else init_seed + i
-        kind = desc[0]
-        if kind == "dense":
-            layers.append(k.layers.Dense(desc[1], activation=desc[2],
-                                         kernel_initializer=k.initializers.GlorotUniform(s)))
-        elif kind == "conv":
-            layers.append(k.layers.Conv2D(desc[1], desc[2], activation=desc[3], padding="valid",
-                                          kernel_initializer=k.initializers.GlorotUniform(s)))
-        elif kind == "maxpool":
-            layers.append(k.layers.MaxPooling2D(desc[1], strides=desc[1], padding="valid"))
-        elif kind == "dropout":
-            layers.append(k.layers.Dropout(desc[1], seed=s))
-        elif kind == "flatten":
-            layers.append(k.layers.Flatten())
-        else:
-            raise ModelError(f"unknown blueprint layer {kind!r}")
-    return k.Sequential(layers)
-
-
-def blueprint_of(spec: ModelSpec) -> tuple[tuple, ...]:
-    """The blueprint of a spec's structure (widths as they are now, e.g. after pruning)."""
-    bp: list[tuple] = []
-    for layer in spec.layers:
-        if isinstance(layer, Dense):
-            bp.append(("dense", layer.units, layer.activation))
-        elif isinstance(layer, Conv2D):
-            if layer.strides != (1, 1):
-                raise ModelError("only stride-1 convolutions can be rebuilt from a blueprint")
-            bp.append(("conv", layer.filters, tuple(layer.kernel.shape[:2]), layer.activation))
-        elif isinstance(layer, MaxPool2D):
-            if layer.pool_size != layer.strides:
-                raise ModelError("only non-overlapping pools can be rebuilt from a blueprint")
-            bp.append(("maxpool", layer.pool_size))
-        elif isinstance(layer, Dropout):
-            bp.append(("dropout", layer.rate))
-        elif isinstance(layer, Flatten):
-            bp.append(("flatten",))
-        elif isinstance(layer, Activation):
-            bp.append(("activation", layer.activation))
-    return tuple(bp)
 
 
 def to_keras(spec: ModelSpec):
@@ -104,7 +50,7 @@ def to_keras(spec: ModelSpec):
     Its input is the preprocessed shape ([N] for MLPs, [n, n, 1] for CNNs): apply
     `spec.preprocessing.apply(frames)` before calling it.
     """
-    k = keras()
+    k = _keras()
     layers: list[Any] = [k.Input(shape=spec.preprocessing.input_shape)]
     for layer in spec.layers:
         if isinstance(layer, Dense):
@@ -142,7 +88,7 @@ def _activation_name(cfg_act: Any) -> str | None:
 
 def check_model(model) -> list[str]:
     """Every reason `model` cannot become a ModelSpec (empty list when it can)."""
-    k = keras()
+    k = _keras()
     problems: list[str] = []
     if not isinstance(model, k.Sequential):
         return [f"model must be a keras Sequential, got {type(model).__name__}"]
@@ -223,7 +169,7 @@ def load_candidate(path: str | os.PathLike):
         raise ModelError(f"{p}: no such file")
     if p.suffix != ".keras":
         raise ModelError(f"{p}: candidates must be Keras 3 '.keras' files")
-    k = keras()
+    k = _keras()
     try:
         model = k.saving.load_model(p, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types here; translate at the gate

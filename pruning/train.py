@@ -2,7 +2,9 @@
 
 A function of (session, config): the seed in the config drives every random choice
 (split, undersampling, initial weights, dropout, batch order) through explicit seeds; no
-global seeding. TensorFlow enters only through `neurogrs.pruning.keras_adapter`.
+global seeding. Zoo models start from `neurogrs.zoo.init_spec` (numpy glorot), a user's
+`.keras` candidate from its own weights (through `keras_adapter`, the Keras gate); both
+train with `neurogrs.pruning.fit`, the one training loop.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from neurogrs.rearrange import grid_side, rearrangement_index
 from neurogrs.session import Session
 from neurogrs.spec import ModelSpec, Preprocessing
 from neurogrs.splits import Split, SplitConfig, make_split
-from neurogrs.zoo import ZOO, blueprint, is_cnn
+from neurogrs.zoo import ZOO, init_spec
 
 __all__ = ["TrainConfig", "TrainResult", "train"]
 
@@ -36,7 +38,6 @@ class TrainConfig:
     seed: int = 0
     split: SplitConfig = field(default_factory=SplitConfig)
     standardize: bool = False  # z-score each neuron with D_T statistics
-    steps_per_execution: int = 0  # batches per graph call; 0 = a whole epoch per call
 
     def __post_init__(self) -> None:
         if isinstance(self.split, dict):
@@ -47,9 +48,6 @@ class TrainConfig:
             raise ConfigError(f"batch_size must be an integer in [1, 65536], got {self.batch_size!r}")
         if not (0 < float(self.learning_rate) <= 1):
             raise ConfigError(f"learning_rate must be in (0, 1], got {self.learning_rate!r}")
-        if not isinstance(self.steps_per_execution, int) or self.steps_per_execution < 0:
-            raise ConfigError("steps_per_execution must be an integer >= 0 (0 = one call "
-                              f"per epoch), got {self.steps_per_execution!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.model not in ZOO and not str(self.model).endswith(".keras"):
@@ -91,7 +89,7 @@ def _preprocessing(session: Session, cnn: bool, standardize: bool, idx: np.ndarr
 
 
 class _Progress:
-    """tqdm bar over epochs showing loss and accuracy."""
+    """tqdm bar over epochs showing the training loss; `update` is fit's progress callable."""
 
     def __init__(self, epochs: int, enabled: bool, desc: str) -> None:
         self.bar = None
@@ -100,20 +98,10 @@ class _Progress:
 
             self.bar = tqdm(total=epochs, desc=desc, unit="epoch", leave=False)
 
-    def callback(self):
-        from neurogrs.pruning.keras_adapter import keras
-
-        bar = self.bar
-
-        class _CB(keras().callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                if bar is not None:
-                    logs = logs or {}
-                    bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.3f}",
-                                    acc=f"{logs.get('accuracy', float('nan')):.3f}")
-                    bar.update(1)
-
-        return _CB()
+    def update(self, epochs_done: int, loss: float) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{loss:.3f}")
+            self.bar.update(epochs_done - self.bar.n)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -155,50 +143,46 @@ def train(
 ) -> TrainResult:
     """Split, balance, train, export to a spec and evaluate it honestly."""
     from neurogrs.pruning import keras_adapter as ka
+    from neurogrs.pruning.fit import FitSettings, fit_with_history
 
     t0 = time.perf_counter()
-    k = ka.keras()
-    import tensorflow as tf
-
     rng = np.random.default_rng(config.seed)
     split = make_split(session.labels, config.split, rng)
-    if config.model in ZOO:
-        bp = blueprint(config.model, session.n_classes)
-        pre = _preprocessing(session, is_cnn(bp), config.standardize, split.balanced)
-        model = ka.build_model(bp, pre.input_shape, config.seed)
-    else:  # a user's candidate, loaded (and checked) once
+    name = Path(str(config.model)).stem
+    if config.model in ZOO:  # glorot kernels, zero biases (numpy, seeded from config.seed)
+        with warnings.catch_warnings():  # its preprocessing is replaced: _preprocessing warns
+            warnings.simplefilter("ignore")
+            start = init_spec(config.model, session.n_neurons,
+                              np.random.default_rng((config.seed, 1)), session.positions,
+                              n_classes=session.n_classes)
+        pre = _preprocessing(session, start.preprocessing.grid is not None, config.standardize,
+                             split.balanced)
+    else:  # a user's candidate, loaded (and checked) once; its weights are the start
         model = ka.load_candidate(config.model)
         cnn = any(type(layer).__name__ == "Conv2D" for layer in model.layers)
         pre = _preprocessing(session, cnn, config.standardize, split.balanced)
         _check_candidate(model, config.model, session, pre.input_shape)
+        start = ka.from_keras(model, pre)
+    start = ModelSpec(pre, start.layers, session.label_names, name=name)
 
     x = pre.apply(session.traces[split.balanced])
     y = session.labels[split.balanced].astype(np.int32)
-    data = tf.data.Dataset.from_tensor_slices((x, y)).cache().shuffle(
-        len(y), seed=config.seed, reshuffle_each_iteration=True
-    ).batch(config.batch_size).prefetch(2)
-    steps = int(np.ceil(len(y) / config.batch_size))
-    model.compile(
-        optimizer=k.optimizers.Adam(learning_rate=config.learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        # one graph call per epoch by default: no per-batch Python overhead
-        steps_per_execution=config.steps_per_execution or steps,
-    )
-    bar = _Progress(config.epochs, progress, f"train {Path(str(config.model)).stem}")
+    settings = FitSettings(epochs=config.epochs, batch_size=config.batch_size,
+                           learning_rate=config.learning_rate)
+    bar = _Progress(config.epochs, progress, f"train {name}")
     try:
-        history = model.fit(data, epochs=config.epochs, verbose=0, shuffle=False, callbacks=[bar.callback()])
+        spec, history = fit_with_history(start, x, y, settings, seed=config.seed,
+                                         progress=bar.update if bar.bar is not None else None)
     finally:
         bar.close()
     seconds = time.perf_counter() - t0
 
     majority = int(np.bincount(session.labels[split.train]).argmax())
-    spec = ka.from_keras(model, pre, session.label_names, name=Path(str(config.model)).stem)
     metrics: dict[str, Any] = {
         "val": evaluate_spec(spec, session, split.val, majority),
         "test": evaluate_spec(spec, session, split.test, majority),
-        "train_loss_final": float(history.history["loss"][-1]),
-        "train_accuracy_final": float(history.history["accuracy"][-1]),
+        "train_loss_final": history.loss[-1],
+        "train_accuracy_final": history.accuracy[-1],
         "split": split.sizes(),
         "train_seconds": seconds,
     }
@@ -218,4 +202,5 @@ def train(
     }
     spec = ModelSpec(spec.preprocessing, spec.layers, spec.label_names, spec.name,
                      metrics=metrics, provenance=provenance)
-    return TrainResult(spec=spec, keras_model=model, split=split, metrics=metrics, seconds=seconds)
+    return TrainResult(spec=spec, keras_model=ka.to_keras(spec), split=split, metrics=metrics,
+                       seconds=seconds)

@@ -1,4 +1,4 @@
-"""CLI: `neurogrs bench inference|service`: the benchmark room's commands (thin: parse, delegate)."""
+"""CLI: `neurogrs bench inference|service|pruning`: the benchmark room's commands (thin: parse, delegate)."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +11,7 @@ __all__ = ["register_bench"]
 def register_bench(bench_sub: argparse._SubParsersAction) -> None:
     _register_inference(bench_sub)
     _register_service(bench_sub)
+    _register_pruning(bench_sub)
 
 
 def _register_inference(bench_sub: argparse._SubParsersAction) -> None:
@@ -62,6 +63,38 @@ def _register_service(bench_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--deadline-ms", type=float, default=100.0)
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.set_defaults(func=_bench_service)
+
+
+def _register_pruning(bench_sub: argparse._SubParsersAction) -> None:
+    p = bench_sub.add_parser(
+        "pruning", help="retraining pruning candidates: naive Keras vs the masked trainer",
+        description=(
+            "Simulate a session, train nn1, then retrain R rounds of GRS candidates (one random "
+            "unit off per prunable layer) two ways: a new Keras model + compile + fit per "
+            "candidate, and fit_many (full-width masked model, all candidates in one XLA "
+            "call). Prints seconds per candidate, the ratio and validation accuracies."
+        ),
+    )
+    p.add_argument("--neurons", type=int, default=273, help="simulated neurons (default 273)")
+    p.add_argument("--frames", type=int, default=3000, help="simulated frames (default 3000)")
+    p.add_argument("--rounds", type=int, default=3, help="GRS-like rounds R (default 3)")
+    p.add_argument("--epochs", type=int, default=50, help="retraining epochs (default 50)")
+    p.add_argument("--naive-epochs", type=int, default=10,
+                   help="epochs the Keras reference runs; its fit time is scaled to --epochs "
+                        "(default 10; set it to --epochs to run it in full)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_bench_pruning)
+
+
+def _bench_pruning(args: argparse.Namespace) -> int:
+    from neurogrs.bench.pruning import format_table, run_retrain_bench
+
+    result = run_retrain_bench(args.neurons, args.frames, rounds=args.rounds, epochs=args.epochs,
+                               naive_epochs=args.naive_epochs, seed=args.seed,
+                               log=lambda msg: print(f"[bench] {msg}", file=sys.stderr))
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    return 0
 
 
 def _bench_inference(args: argparse.Namespace) -> int:

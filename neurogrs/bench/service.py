@@ -33,7 +33,7 @@ from neurogrs.inference import ENGINES
 from neurogrs.stream import protocol as P
 from neurogrs.stream.policy import ALL
 
-__all__ = ["BenchConfig", "run_bench", "format_table", "soak_line", "sustained"]
+__all__ = ["BenchConfig", "run_bench", "format_table", "soak_line", "sustained", "shortfalls"]
 
 STARTUP_TIMEOUT_S = 60.0
 ANY_PORT = "@tcp://127.0.0.1:*"  # targets bind ephemeral loopback ports (never the defaults)
@@ -154,12 +154,25 @@ def _one_run(target: dict, session: Path, name: str, speed: str, frames: int, de
             "replay_rate_fps": done["rate_fps"], "hwm_waits": done["hwm_waits"]}
 
 
+def shortfalls(r: dict, rate: float, deadline_ms: float) -> list[str]:
+    """Why a paced run at `rate` was not sustained (empty: it was): something lost or
+    late, a backlog building up (p99 over a quarter of the deadline), or the replayer not
+    reaching the rate."""
+    out = []
+    if r["lost"]:
+        out.append(f"lost {r['lost']}")
+    if r["misses"]:
+        out.append(f"deadline misses {r['misses']}")
+    if not r["p99_ms"] <= SUSTAINED_P99_FRACTION * deadline_ms:
+        out.append(f"p99 {r['p99_ms']:.1f} ms > {SUSTAINED_P99_FRACTION * deadline_ms:g} ms")
+    if not r["replay_rate_fps"] >= 0.95 * rate:
+        out.append(f"replayer reached {r['replay_rate_fps']:.0f} frames/s")
+    return out
+
+
 def sustained(r: dict, rate: float, deadline_ms: float) -> bool:
-    """Did a paced run at `rate` keep up: nothing lost or late, no backlog building up
-    (p99 within a quarter of the deadline), and the replayer reached the rate?"""
-    return (r["lost"] == 0 and r["misses"] == 0
-            and r["p99_ms"] <= SUSTAINED_P99_FRACTION * deadline_ms
-            and r["replay_rate_fps"] >= 0.95 * rate)
+    r["shortfalls"] = shortfalls(r, rate, deadline_ms)
+    return not r["shortfalls"]
 
 
 def _soak(cfg: BenchConfig, proc: EventProcess, target: dict, run: Any, soak_rate: int,
@@ -279,6 +292,11 @@ def format_table(results: dict) -> str:
             lines.append(f"service/echo p50 at {run}: {svc[run]['p50_ms'] / echo[run]['p50_ms']:.2f}x")
     if results.get("search") is not None:
         lines.append(describe(results["search"], CRITERION))
+        first = results["search"]["first_failure"]
+        why = [r for r in results.get("ladder", []) if r["run"] == f"{first}fps"
+               and r.get("shortfalls")]
+        if why:
+            lines.append(f"  at {first} frames/s: " + ", ".join(why[0]["shortfalls"]))
     else:
         lines.append(f"max sustained ({CRITERION}): {results.get('max_sustained_fps')} frames/s")
     busy = [r for r in results.get("ladder", []) if r["target"] == "service"] or [

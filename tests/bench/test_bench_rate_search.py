@@ -100,3 +100,16 @@ def test_soak_line_prints_every_kind_of_miss():
     for part in ("lost 10000", "stale 8000", "too_many_sessions 1000", "skipped 990",
                  "unaccounted 10", "late 2400", "deadline misses 2492"):
         assert part in line, (part, line)
+
+
+def test_table_says_why_the_first_failure_failed():
+    from neurogrs.bench.service import sustained
+
+    s = search_max_rate(_capacity(32_000), start=2000, upper=160_000)
+    ladder = []
+    for rate, ok in s.trials:
+        r = _row(f"{rate}fps", replay_rate_fps=float(rate), p99_ms=1.0 if ok else 29.3)
+        assert sustained(r, rate, 100.0) == ok
+        ladder.append(r)
+    res = _results(s) | {"ladder": ladder}
+    assert f"at {s.first_failure} frames/s: p99 29.3 ms > 25 ms" in format_table(res)

@@ -127,6 +127,7 @@ class Player:
         self._sock = None
         self._stop = threading.Event()
         self.endpoint: str | None = None
+        self.hwm_waits = 0  # sends that found the high-water mark full, in the current play()
 
     # ------------------------------------------------------------------ sockets
     def open(self) -> str:
@@ -182,18 +183,17 @@ class Player:
                 if msg[:1] == b"\x01" and want.startswith(msg[1:]):
                     return
 
-    def _send(self, parts: list[bytes]) -> int | None:
-        """Send without ever dropping: at the HWM wait for POLLOUT. Returns waits needed, or
-        None when stop() came first (the message was not queued); raises TransportTimeout
-        when the receiver takes nothing for stall_timeout_s."""
+    def _send(self, parts: list[bytes]) -> bool:
+        """Send without ever dropping: at the HWM wait for POLLOUT (each wait counted in
+        `hwm_waits`). False when stop() came first (the message was not queued); raises
+        TransportTimeout when the receiver takes nothing for stall_timeout_s."""
         import zmq
 
-        waits = 0
         stalled_since = None
         while not self._send_nowait(parts):
             if self._stop.is_set():
-                return None
-            waits += 1
+                return False
+            self.hwm_waits += 1
             now = time.monotonic()
             stalled_since = stalled_since or now
             if now - stalled_since > self.config.stall_timeout_s:
@@ -201,7 +201,7 @@ class Player:
                                        "(high-water mark full); stopping without dropping")
             self._sock.poll(POLL_MS, zmq.POLLOUT)
             self._drain_subscriptions()
-        return waits
+        return True
 
     def _drain_subscriptions(self) -> None:
         import zmq
@@ -220,7 +220,7 @@ class Player:
         stamp_now = cfg.restamp or cfg.speed is None
         name = cfg.session_name
         encode = P.FrameEncoder(name).encode
-        sent = waits = 0
+        sent = self.hwm_waits = 0
         first = last = None
         max_behind = 0
         bar = tqdm(total=total, unit="frame", disable=not progress, mininterval=0.5,
@@ -243,10 +243,8 @@ class Player:
                     t_src = time.time_ns() if stamp_now else t0_wall + due
                 else:
                     t_src = time.time_ns()
-                w = self._send(encode(seq, self.traces[idx], t_src))
-                if w is None:  # stopped at the high-water mark: this frame was not sent
-                    break
-                waits += w
+                if not self._send(encode(seq, self.traces[idx], t_src)):
+                    break  # stopped at the high-water mark: this frame was not sent
                 if first is None:
                     first = seq
                 last = seq
@@ -256,11 +254,10 @@ class Player:
                 if pending >= 64:
                     bar.update(pending)
                     pending = 0
-            w = self._send(P.encode_end(name, seq, sent))
-            waits += w or 0
+            end_sent = self._send(P.encode_end(name, seq, sent))
         finally:
             bar.update(pending)
             bar.close()
         elapsed = (time.perf_counter_ns() - t0_mono) / 1e9
         return ReplayReport(name, sent, first, last, elapsed, sent / elapsed if elapsed > 0 else 0.0,
-                            waits, max_behind / 1e9, self._stop.is_set(), w is not None)
+                            self.hwm_waits, max_behind / 1e9, self._stop.is_set(), end_sent)

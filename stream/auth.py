@@ -1,7 +1,7 @@
 """CURVE on the service's sockets: who may connect, and what happens to those who may not.
 
     guard = CurveGuard.start(context, curve_dir, registry)   # before the sockets exist
-    keys.configure_server(sock, curve_dir); guard.watch(sock)  # each socket, before bind
+    keys.configure_server(sock, curve_dir); guard.watch(sock)  # CURVE servers, before bind
     ...
     guard.stop()                                             # after the sockets are closed
 
@@ -78,7 +78,8 @@ class CurveGuard:
         self._auth = authenticator
         self._counter = counter
         self._log = _RateLimitedLog(log_interval_s)
-        self._monitors: list[Any] = []
+        self._pending: list[Any] = []  # monitor sockets not yet taken by the thread
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -97,37 +98,53 @@ class CurveGuard:
         return cls(auth, curve_handshake_failures(registry), log_interval_s)
 
     def watch(self, *sockets: Any) -> None:
-        """Count and log failed handshakes on `sockets`: one call with every socket, before
-        they bind or connect (the monitor sockets then belong to the counting thread)."""
-        if self._thread is not None:
-            raise RuntimeError("CurveGuard.watch: call once, with every socket")
-        mask = 0
+        """Count and log failed handshakes on `sockets` (CURVE servers; call before they
+        bind or connect). May be called again for a socket created later (a recreated input
+        socket, say); the monitor of a closed socket is dropped by the counting thread."""
+        import zmq
+
+        mask = zmq.EVENT_MONITOR_STOPPED
         for event in _failure_events():
             mask |= event
-        self._monitors = [s.get_monitor_socket(mask) for s in sockets]
-        self._thread = threading.Thread(target=self._run, name="neurogrs-curve-monitor",
-                                        daemon=True)
-        self._thread.start()
+        monitors = [s.get_monitor_socket(mask) for s in sockets]
+        with self._lock:  # handed to the counting thread, which alone uses them from now on
+            self._pending.extend(monitors)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="neurogrs-curve-monitor",
+                                            daemon=True)
+            self._thread.start()
 
     def _run(self) -> None:
         import zmq
         from zmq.utils.monitor import recv_monitor_message
 
         names = _failure_events()
+        monitors: list[Any] = []
         try:
-            poll = [(m, zmq.POLLIN) for m in self._monitors]
             while not self._stop.is_set():
-                for sock, _ in zmq.zmq_poll(poll, POLL_MS):
+                self._log.flush(time.monotonic())
+                with self._lock:
+                    monitors += self._pending
+                    self._pending.clear()
+                if not monitors:  # every watched socket closed
+                    self._stop.wait(POLL_MS / 1000)
+                    continue
+                for sock, _ in zmq.zmq_poll([(m, zmq.POLLIN) for m in monitors], POLL_MS):
                     ev = recv_monitor_message(sock)
-                    if ev["event"] in names:
+                    if ev["event"] == zmq.EVENT_MONITOR_STOPPED:  # its socket was closed
+                        monitors.remove(sock)
+                        sock.close(linger=0)
+                    elif ev["event"] in names:
                         self._counter.inc()
                         endpoint = ev["endpoint"].decode("utf-8", "replace")
                         self._log.failure(f"{names[ev['event']]} (code {ev['value']}) on "
                                           f"{endpoint}", time.monotonic())
-                self._log.flush(time.monotonic())
             self._log.flush(time.monotonic(), final=True)
         finally:
-            for m in self._monitors:
+            with self._lock:
+                monitors += self._pending
+                self._pending.clear()
+            for m in monitors:
                 m.close(linger=0)
 
     def stop(self) -> None:

@@ -174,3 +174,42 @@ def test_an_authorised_peer_counts_no_failure(ctx, start_service, tmp_path):
     assert svc.value("neurogrs_curve_handshake_failures_total") == 0
     feed.sock.close(linger=0)
     sub.close()
+
+
+def test_guard_watches_a_socket_created_later_and_drops_closed_ones(ctx, tmp_path):
+    """A socket recreated while the service runs (e.g. its input) is watched too."""
+    from prometheus_client import CollectorRegistry
+
+    from neurogrs.stream.auth import CurveGuard
+    from neurogrs.stream.keys import configure_server
+
+    keys = create_keys(tmp_path / "keys")
+    registry = CollectorRegistry()
+    guard = CurveGuard.start(ctx, keys, registry)
+    socks = []
+    try:
+        for _ in range(2):  # the first is closed before the second exists
+            if socks:
+                socks[-1].close(linger=0)
+            s = ctx.socket(zmq.SUB)
+            s.linger = 0
+            configure_server(s, keys)
+            guard.watch(s)
+            s.bind("tcp://127.0.0.1:*")
+            socks.append(s)
+        intruder = _intruder(ctx, keys, socks[-1].getsockopt_string(zmq.LAST_ENDPOINT))
+        mon = intruder.get_monitor_socket()
+        _wait_event(mon, {zmq.EVENT_HANDSHAKE_FAILED_AUTH})
+        import time
+
+        end = time.monotonic() + RECV_TIMEOUT_S
+        while not registry.get_sample_value("neurogrs_curve_handshake_failures_total"):
+            assert time.monotonic() < end, "failure on the later socket not counted"
+            time.sleep(0.02)  # polling a metric, not synchronising sockets
+        intruder.disable_monitor()
+        mon.close(linger=0)
+        intruder.close(linger=0)
+    finally:
+        for s in socks:
+            s.close(linger=0)
+        guard.stop()

@@ -26,8 +26,10 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p = sub.add_parser(
         "replay", help="replay a recorded session as frames (paced, lossless, XPUB-synced)",
         description="Publish a session's frames (protocol v1) at fs x speed. Waits for a "
-                    "subscriber; never drops (waits at the high-water mark); sends an "
-                    "end-of-stream message; prints a JSON report on stdout.")
+                    "subscriber (as long as it takes, or --wait-timeout); never drops (waits "
+                    "at the high-water mark); sends an end-of-stream message; prints a JSON "
+                    "report on stdout. SIGTERM/SIGINT stop it within 0.1 s (plus up to 0.5 s "
+                    "to flush queued frames), exit code 0, report `interrupted`.")
     p.add_argument("session", help="session file (.npz, NeuroGRS CSV)")
     p.add_argument("--frames", default=CLIENT_FRAMES,
                    help="endpoint (> connects, the default; @ binds)")
@@ -38,7 +40,9 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--restamp", action="store_true",
                    help="t_src = actual send time (default: the frame's scheduled time)")
     p.add_argument("--session-name", help="topic session name (default: the file's stem)")
-    p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for a subscriber")
+    p.add_argument("--wait-timeout", "--wait", dest="wait_timeout", type=float, default=None,
+                   metavar="S", help="give up (exit 2) after S seconds without a subscriber "
+                                     "(default: wait as long as it takes)")
     p.add_argument("--curve", metavar="DIR", help="CURVE keys directory (client key)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_replay)
@@ -53,16 +57,21 @@ def _replay(args: argparse.Namespace) -> int:
     cfg = ReplayConfig(frames=args.frames,
                        session_name=args.session_name or default_session_name(args.session),
                        speed=args.speed, start=args.start, loop=args.loop, restamp=args.restamp,
-                       max_frames=args.max_frames, subscriber_timeout_s=args.wait,
+                       max_frames=args.max_frames, subscriber_timeout_s=args.wait_timeout,
                        curve_dir=args.curve)
     player = Player(session.traces, session.fs, cfg)
-    signal.signal(signal.SIGTERM, lambda *_: player.stop())
-    signal.signal(signal.SIGINT, lambda *_: player.stop())
+    previous = {sig: signal.signal(sig, lambda *_: player.stop())
+                for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         player.open()
+        print(json.dumps({"event": "waiting", "topic": f"frame.{cfg.session_name}",
+                          "endpoint": player.endpoint, "timeout_s": cfg.subscriber_timeout_s}),
+              file=sys.stderr, flush=True)
         player.wait_for_subscriber()
         report = player.play(progress=not args.no_progress and sys.stderr.isatty())
     finally:
         player.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print(json.dumps({"event": "done", **report.to_dict()}), flush=True)
     return 0

@@ -4,8 +4,14 @@
   receiver takes them.
 - Sync: an XPUB socket receives the subscription of the service, so the first frame is
   sent only once someone listens (no sleep()).
+- Sync waits for as long as it takes by default (a rig may start the decoder after the
+  source), or up to `subscriber_timeout_s`.
 - Never drops silently: ZMQ_XPUB_NODROP makes a send at the high-water mark fail with
   EAGAIN instead of dropping; the player waits for POLLOUT, retries and counts the waits.
+- `stop()` (SIGTERM) is seen within POLL_MS, also while waiting at the high-water mark;
+  frames already queued then get STOP_FLUSH_MS to go out (a live receiver takes them in
+  that time, a dead one would hold the process for nothing), and the report says whether
+  the end-of-stream could be queued (`end_sent`).
 - seq = loop * T + frame index, so a listener maps seq back to the recording's label with
   seq % T. t_src_ns is the frame's scheduled time (t0 + k / (fs * speed)), or its actual
   send time with `restamp` (always so at max speed).
@@ -32,6 +38,8 @@ __all__ = ["ReplayConfig", "ReplayReport", "Player", "load_session_file", "defau
 
 DEFAULT_FRAMES = CLIENT_FRAMES
 FLUSH_LINGER_MS = 5000  # frames queued at close are flushed for up to this long
+STOP_FLUSH_MS = 500  # ... after stop(): the receiver may be gone (we are being stopped)
+POLL_MS = 100  # waits (subscriber, high-water mark) see stop() within this
 PACE_SLACK_NS = 50_000  # send at once when due within 50 us (sleep overshoots about that)
 
 
@@ -57,7 +65,7 @@ class ReplayConfig:
     restamp: bool = False
     max_frames: int | None = None  # stop after this many frames (with loop: required to end)
     sndhwm: int = 1000
-    subscriber_timeout_s: float = 30.0
+    subscriber_timeout_s: float | None = None  # None: wait for the service as long as it takes
     stall_timeout_s: float = 30.0  # give up if the receiver takes nothing for this long
     curve_dir: str | None = None
 
@@ -74,7 +82,9 @@ class ReplayConfig:
             raise ConfigError(f"sndhwm must be in [1, 2^24], got {self.sndhwm!r}")
         for name in ("subscriber_timeout_s", "stall_timeout_s"):
             v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not 0 < v <= 86400:
+            if name == "subscriber_timeout_s" and v is None:
+                continue
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v <= 86400:
                 raise ConfigError(f"{name} must be in (0, 86400] s, got {v!r}")
 
     def to_dict(self) -> dict:
@@ -92,6 +102,7 @@ class ReplayReport:
     hwm_waits: int  # sends that found the high-water mark full and had to wait (none lost)
     max_behind_s: float  # worst lateness of a send against its schedule (paced runs)
     interrupted: bool
+    end_sent: bool  # the end-of-stream was queued (not when stopped at a full queue)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -116,6 +127,7 @@ class Player:
         self._sock = None
         self._stop = threading.Event()
         self.endpoint: str | None = None
+        self.hwm_waits = 0  # sends that found the high-water mark full, in the current play()
 
     # ------------------------------------------------------------------ sockets
     def open(self) -> str:
@@ -142,7 +154,8 @@ class Player:
 
     def close(self) -> None:
         if self._sock is not None:
-            self._sock.close()  # with FLUSH_LINGER_MS: queued frames still go out
+            # queued frames still go out: for FLUSH_LINGER_MS, or STOP_FLUSH_MS once stopped
+            self._sock.close(linger=STOP_FLUSH_MS if self._stop.is_set() else None)
             self._sock = None
         if self._own_ctx and self._ctx is not None:
             self._ctx.term()
@@ -152,40 +165,43 @@ class Player:
         self._stop.set()
 
     def wait_for_subscriber(self, timeout_s: float | None = None) -> None:
-        """Block until a subscription matching frame.<session> arrives (XPUB); raises
-        TransportTimeout after `timeout_s` (default: the config's subscriber_timeout_s)."""
+        """Block until a subscription matching frame.<session> arrives (XPUB) or stop();
+        raises TransportTimeout after `timeout_s` (default: the config's
+        subscriber_timeout_s; None: no limit)."""
         import zmq
 
         want = P.topic(P.FRAME_PREFIX, self.config.session_name)
         timeout = self.config.subscriber_timeout_s if timeout_s is None else timeout_s
-        deadline = time.monotonic() + timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
         while not self._stop.is_set():
-            left = deadline - time.monotonic()
+            left = POLL_MS / 1000 if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 raise TransportTimeout(f"no subscriber for {want.decode()} on {self.endpoint} "
                                        f"within {timeout:g} s (is the service running?)")
-            if self._sock.poll(int(min(left, 0.2) * 1000) + 1, zmq.POLLIN):
+            if self._sock.poll(int(min(left, POLL_MS / 1000) * 1000) + 1, zmq.POLLIN):
                 msg = self._sock.recv()
                 if msg[:1] == b"\x01" and want.startswith(msg[1:]):
                     return
 
-    def _send(self, parts: list[bytes]) -> int:
-        """Send without ever dropping: at the HWM wait for POLLOUT. Returns waits needed;
-        raises TransportTimeout when the receiver takes nothing for stall_timeout_s."""
+    def _send(self, parts: list[bytes]) -> bool:
+        """Send without ever dropping: at the HWM wait for POLLOUT (each wait counted in
+        `hwm_waits`). False when stop() came first (the message was not queued); raises
+        TransportTimeout when the receiver takes nothing for stall_timeout_s."""
         import zmq
 
-        waits = 0
         stalled_since = None
         while not self._send_nowait(parts):
-            waits += 1
+            if self._stop.is_set():
+                return False
+            self.hwm_waits += 1
             now = time.monotonic()
             stalled_since = stalled_since or now
             if now - stalled_since > self.config.stall_timeout_s:
                 raise TransportTimeout(f"receiver took nothing for {self.config.stall_timeout_s:g} s "
                                        "(high-water mark full); stopping without dropping")
-            self._sock.poll(100, zmq.POLLOUT)
+            self._sock.poll(POLL_MS, zmq.POLLOUT)
             self._drain_subscriptions()
-        return waits
+        return True
 
     def _drain_subscriptions(self) -> None:
         import zmq
@@ -204,7 +220,7 @@ class Player:
         stamp_now = cfg.restamp or cfg.speed is None
         name = cfg.session_name
         encode = P.FrameEncoder(name).encode
-        sent = waits = 0
+        sent = self.hwm_waits = 0
         first = last = None
         max_behind = 0
         bar = tqdm(total=total, unit="frame", disable=not progress, mininterval=0.5,
@@ -227,7 +243,8 @@ class Player:
                     t_src = time.time_ns() if stamp_now else t0_wall + due
                 else:
                     t_src = time.time_ns()
-                waits += self._send(encode(seq, self.traces[idx], t_src))
+                if not self._send(encode(seq, self.traces[idx], t_src)):
+                    break  # stopped at the high-water mark: this frame was not sent
                 if first is None:
                     first = seq
                 last = seq
@@ -237,10 +254,10 @@ class Player:
                 if pending >= 64:
                     bar.update(pending)
                     pending = 0
-            waits += self._send(P.encode_end(name, seq, sent))
+            end_sent = self._send(P.encode_end(name, seq, sent))
         finally:
             bar.update(pending)
             bar.close()
         elapsed = (time.perf_counter_ns() - t0_mono) / 1e9
         return ReplayReport(name, sent, first, last, elapsed, sent / elapsed if elapsed > 0 else 0.0,
-                            waits, max_behind / 1e9, self._stop.is_set())
+                            self.hwm_waits, max_behind / 1e9, self._stop.is_set(), end_sent)

@@ -7,12 +7,17 @@ Layout written by `create_keys(DIR)` (``neurogrs keys DIR``):
     DIR/authorized_clients/client.key            public keys the service accepts
 
 Authorise another client by copying its public ``.key`` file into
-``DIR/authorized_clients/``. Secret files are written with mode 0600 by zmq.auth.
+``DIR/authorized_clients/``. Secret files are created with mode 0600 (whatever the umask;
+an overwritten file is replaced by a new one, never reopened with its old mode): zmq.auth's
+own writer leaves them at the umask's default (0644). Both are ZPL certificates that
+`zmq.auth.load_certificate` reads.
 """
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +27,59 @@ __all__ = ["create_keys", "server_keys", "client_keys", "authorized_dir",
            "configure_server", "configure_client"]
 
 AUTHORIZED = "authorized_clients"
+SECRET_MODE = 0o600
+PUBLIC_MODE = 0o644
+
+_BANNER = """#   ****  Generated on {now} by neurogrs keys  ****
+#   ZeroMQ CURVE {kind} Certificate
+#   {advice}
+
+metadata
+curve
+    public-key = "{public}"
+"""
 
 
 def create_keys(directory: "str | os.PathLike", overwrite: bool = False) -> Path:
-    import zmq.auth
-
     d = Path(directory)
     if (d / "server.key_secret").exists() and not overwrite:
         raise ConfigError(f"{d} already holds keys (pass overwrite to replace them)")
     d.mkdir(parents=True, exist_ok=True)
     (d / AUTHORIZED).mkdir(exist_ok=True)
-    zmq.auth.create_certificates(str(d), "server")
-    pub, _ = zmq.auth.create_certificates(str(d), "client")
+    _write_pair(d, "server")
+    pub = _write_pair(d, "client")
     shutil.copy(pub, d / AUTHORIZED / "client.key")
     return d
+
+
+def _write_pair(directory: Path, name: str) -> Path:
+    """Write DIR/name.key (public) and DIR/name.key_secret (0600); returns the public path."""
+    import zmq
+
+    public, secret = (k.decode("ascii") for k in zmq.curve_keypair())
+    now = datetime.datetime.now().isoformat(timespec="seconds")
+    _write_new(directory / f"{name}.key", PUBLIC_MODE, _BANNER.format(
+        now=now, kind="**Public**", advice="Give this file to peers that must trust it.",
+        public=public))
+    _write_new(directory / f"{name}.key_secret", SECRET_MODE, _BANNER.format(
+        now=now, kind="**Secret**", advice="DO NOT PROVIDE THIS FILE TO OTHER USERS.",
+        public=public) + f'    secret-key = "{secret}"\n')
+    return directory / f"{name}.key"
+
+
+def _write_new(path: Path, mode: int, text: str) -> None:
+    """Create a fresh file with `mode` from the start (no chmod after: no window in which
+    another user could open it), then move it over `path` atomically."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # created 0600
+    try:
+        if mode != SECRET_MODE:
+            os.fchmod(fd, mode)  # loosening a public key file only
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def _load(path: Path, secret: bool) -> tuple[bytes, bytes | None]:

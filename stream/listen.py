@@ -4,24 +4,75 @@
 (t_src -> received by this client) and, given the recorded labels, online accuracy,
 balanced accuracy and the best constant predictor (label of frame seq % T, the replay
 convention), computed by `neurogrs.evaluate` from confusion counts.
+
+Memory does not grow with the number of predictions (a listener may run for a month at
+10 Hz): latencies go into a DDSketch (the `ddsketch` package, Datadog's quantile sketch),
+whose percentiles are within LATENCY_RELATIVE_ACCURACY (1 %) of the exact ones and whose
+size grows only with the logarithm of the latency range (the first EXACT_UP_TO are also
+kept as they are, so a short run's percentiles are exact); scoring keeps confusion counts;
+end-of-stream markers are totalled (the latest MAX_ENDS_LISTED are listed).
 """
 from __future__ import annotations
 
 import json
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import numpy as np
+from ddsketch import DDSketch
 
 from neurogrs.evaluate import metrics_from_confusion
 from neurogrs.stream import protocol as P
 
-__all__ = ["Tally", "format_prediction", "latency_percentiles"]
+__all__ = ["Tally", "format_prediction", "latency_percentiles", "LatencySketch",
+           "PERCENTILES", "LATENCY_RELATIVE_ACCURACY"]
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+# a reported percentile x' of the exact (lower) percentile x: |x' - x| <= 0.01 |x|
+LATENCY_RELATIVE_ACCURACY = 0.01
+MAX_ENDS_LISTED = 100
+EXACT_UP_TO = 10_000  # latencies also kept exactly (percentiles of short runs are exact)
+
+
+class LatencySketch:
+    """Latency percentiles in bounded memory, plus the exact maximum.
+
+    The first EXACT_UP_TO latencies are also kept as they are (80 KB): percentiles of a
+    short run are exact (np.percentile). Beyond that the DDSketch answers, within
+    LATENCY_RELATIVE_ACCURACY of the exact percentiles."""
+
+    def __init__(self, relative_accuracy: float = LATENCY_RELATIVE_ACCURACY,
+                 exact_up_to: int = EXACT_UP_TO) -> None:
+        self._sketch = DDSketch(relative_accuracy)
+        self._exact: np.ndarray | None = np.empty(exact_up_to, dtype=np.float64)
+        self._n = 0
+        self.max_s: float | None = None
+
+    def add(self, latency_s: float) -> None:
+        self._sketch.add(latency_s)
+        if self._exact is not None:
+            if self._n < self._exact.size:
+                self._exact[self._n] = latency_s
+            else:
+                self._exact = None  # from now on the sketch answers
+        self._n += 1
+        if self.max_s is None or latency_s > self.max_s:
+            self.max_s = latency_s
+
+    @property
+    def count(self) -> int:
+        return self._n
+
+    def percentiles(self) -> dict[str, float | None]:
+        if self._exact is not None:
+            return latency_percentiles(self._exact[:self._n])
+        return {**{f"p{p:g}": float(self._sketch.get_quantile_value(p / 100))
+                   for p in PERCENTILES}, "max": self.max_s}
 
 
 def latency_percentiles(lat_s: np.ndarray) -> dict[str, float | None]:
+    """Exact percentiles of an array of latencies (seconds), same keys as LatencySketch."""
     if lat_s.size == 0:
         return {**{f"p{p:g}": None for p in PERCENTILES}, "max": None}
     q = np.percentile(lat_s, PERCENTILES)
@@ -30,16 +81,18 @@ def latency_percentiles(lat_s: np.ndarray) -> dict[str, float | None]:
 
 @dataclass
 class Tally:
-    """What `listen` has seen. Scoring keeps confusion counts, not every prediction, so
-    memory does not grow with the number of predictions scored (latencies are still kept
-    for the percentiles)."""
+    """What `listen` has seen, in memory that does not grow with the number of
+    predictions: confusion counts for scoring, a sketch for latency percentiles, totals
+    (and the latest MAX_ENDS_LISTED) of end-of-stream markers."""
 
     labels: np.ndarray | None = None  # recorded labels [T] (optional)
     late: int = 0
     skipped: int = 0
-    errors: dict = field(default_factory=dict)
-    ends: list = field(default_factory=list)
-    _lat: list = field(default_factory=list)
+    errors: dict = field(default_factory=dict)  # by reason: a small fixed set
+    ends: deque = field(default_factory=lambda: deque(maxlen=MAX_ENDS_LISTED))
+    ends_total: int = 0
+    frames_sent_total: int = 0  # over every end-of-stream seen
+    _lat: LatencySketch = field(default_factory=LatencySketch)
     _count: int = 0
     _confusion: np.ndarray | None = None
 
@@ -51,7 +104,7 @@ class Tally:
 
     def add(self, msg: Any, received_ns: int) -> None:
         if isinstance(msg, P.Prediction):
-            self._lat.append(received_ns - msg.t_src_ns)
+            self._lat.add((received_ns - msg.t_src_ns) / 1e9)
             self._count += 1
             self.late += bool(msg.late)
             self.skipped += msg.skipped
@@ -61,6 +114,8 @@ class Tally:
             self.errors[msg.reason] = self.errors.get(msg.reason, 0) + 1
         elif isinstance(msg, P.EndOfStream):
             self.ends.append({"session": msg.session, "frames_sent": msg.frames})
+            self.ends_total += 1
+            self.frames_sent_total += msg.frames
 
     def _score(self, truth: int, label: int) -> None:
         k = self._confusion.shape[0]
@@ -74,17 +129,15 @@ class Tally:
     def count(self) -> int:
         return self._count
 
-    def latencies_s(self) -> np.ndarray:
-        return np.asarray(self._lat, dtype=np.int64) / 1e9
-
     def summary(self) -> dict:
         out: dict[str, Any] = {"predictions": self.count, "late": self.late,
                                "skipped": self.skipped, "errors": dict(self.errors),
-                               "end_of_stream": list(self.ends)}
-        out["latency_s"] = latency_percentiles(self.latencies_s())
-        if self.ends:  # frames the source says it sent but that got neither answer nor report
-            sent = sum(e["frames_sent"] for e in self.ends)
-            out["unaccounted"] = (sent - self.count - self.skipped
+                               "end_of_stream": list(self.ends),
+                               "end_of_stream_total": self.ends_total}
+        # within LATENCY_RELATIVE_ACCURACY of the exact percentiles; max exact
+        out["latency_s"] = self._lat.percentiles()
+        if self.ends_total:  # frames the source says it sent but got neither answer nor report
+            out["unaccounted"] = (self.frames_sent_total - self.count - self.skipped
                                   - sum(self.errors.values()))
         if self._confusion is not None and self.count:
             # label of frame seq % T (the replay convention); the same numbers as offline:

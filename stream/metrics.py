@@ -18,14 +18,14 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Iterator
 
-from prometheus_client import CollectorRegistry, Gauge, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Info
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.utils import floatToGoString
 
 from neurogrs.stream.protocol import BAD_INPUT_REASONS, DROP_REASONS
 
 __all__ = ["ServiceMetrics", "FastCounter", "FastHistogram", "DROP_REASONS", "STAGES",
-           "stage_buckets", "end_to_end_buckets"]
+           "stage_buckets", "end_to_end_buckets", "curve_handshake_failures"]
 
 STAGES = ("decode", "inference", "publish")
 
@@ -229,3 +229,11 @@ class ServiceMetrics:
                 for k, v in out.items()} | {
             "dropped": {k: int(v or 0) for k, v in out["dropped"].items()},
             "bad_input": {k: int(v) for k, v in out["bad_input"].items()}}
+
+
+def curve_handshake_failures(registry: CollectorRegistry) -> Counter:
+    """Failed CURVE handshakes on the service's sockets (stream/auth.py; incremented by its
+    monitor thread, hence a thread-safe prometheus-client Counter, exported with --curve)."""
+    return Counter("neurogrs_curve_handshake_failures",
+                   "Failed CURVE handshakes (unauthorised key, no CURVE, wrong server key).",
+                   registry=registry)

@@ -128,17 +128,10 @@ class Service:
         if self._ctx is None:
             self._ctx = zmq.Context()
         try:
-            if cfg.curve_dir is not None:
-                from zmq.auth.thread import ThreadAuthenticator
+            if cfg.curve_dir is not None:  # admitted by key from any address (stream/auth.py)
+                from neurogrs.stream.auth import CurveGuard
 
-                from neurogrs.stream import keys
-
-                allowed = keys.authorized_dir(cfg.curve_dir)
-                keys.server_keys(cfg.curve_dir)  # fail early on missing keys
-                self._auth = ThreadAuthenticator(self._ctx)
-                self._auth.start()
-                self._auth.allow("127.0.0.1")
-                self._auth.configure_curve(domain="*", location=str(allowed))
+                self._auth = CurveGuard.start(self._ctx, cfg.curve_dir, self.registry)
             self._sub = self._ctx.socket(zmq.SUB)
             self._pub = self._ctx.socket(zmq.XPUB)
             for s in (self._sub, self._pub):
@@ -154,6 +147,7 @@ class Service:
 
                 keys.configure_server(self._sub, cfg.curve_dir)
                 keys.configure_server(self._pub, cfg.curve_dir)
+                self._auth.watch(self._sub, self._pub)  # failed handshakes counted, logged
             self._frames_in = two_part_io(self._sub)
             self._preds_out = two_part_io(self._pub)
             self.endpoints["frames"] = parse_endpoint(cfg.frames, "bind").apply(self._sub)

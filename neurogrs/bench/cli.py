@@ -60,6 +60,16 @@ def _register_service(bench_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--soak-frames", type=int, default=1_000_000, help="soak length (0: skip)")
     p.add_argument("--soak-rate", type=float, default=None,
                    help="soak rate in frames/s (default: 80%% of the maximum sustained rate)")
+    p.add_argument("--search-start", type=int, default=2000, metavar="FPS",
+                   help="first rate of the max-sustained search (doubles until a rate fails, "
+                        "then bisects)")
+    p.add_argument("--search-max", type=int, default=160_000, metavar="FPS",
+                   help="upper bound of the search (the table says when it was reached)")
+    p.add_argument("--churn-sessions", type=int, default=0, metavar="N",
+                   help="during the soak, N short sessions that vanish without end-of-stream "
+                        "(3600: one a second for an hour)")
+    p.add_argument("--churn-frames", type=int, default=10, metavar="K",
+                   help="frames each churn session sends")
     p.add_argument("--deadline-ms", type=float, default=100.0)
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.set_defaults(func=_bench_service)
@@ -118,7 +128,9 @@ def _bench_service(args: argparse.Namespace) -> int:
 
     cfg = BenchConfig(artifact=args.artifact, engine=args.engine, duration_s=args.duration,
                       rate=args.rate, max_frames=args.max_frames, soak_frames=args.soak_frames,
-                      deadline_ms=args.deadline_ms, soak_rate=args.soak_rate)
+                      deadline_ms=args.deadline_ms, soak_rate=args.soak_rate,
+                      search_start=args.search_start, search_upper=args.search_max,
+                      churn_sessions=args.churn_sessions, churn_frames=args.churn_frames)
     results = run_bench(cfg, log=sys.stderr)
     print(format_table(results))
     if args.json:

@@ -152,3 +152,54 @@ def test_listen_warns_when_the_service_runs_another_model(start_service, tmp_pat
         assert main(["listen", "--predictions", ">" + running.endpoints["predictions"],
                      "--artifact", str(other), "--timeout", "1", "--quiet"]) == 0
     assert '"predictions": 0' in capsys.readouterr().out
+
+
+# ------------------------------------------------ bounded memory (issue 9, item 7)
+def _feed_lognormal(t, n, seed=0, batch=10_000):
+    rng = np.random.default_rng(seed)
+    lat_ns = []
+    for start in range(0, n, batch):
+        lat = (rng.lognormal(np.log(2e-3), 0.8, batch) * 1e9).astype(np.int64)
+        for k, v in enumerate(lat):
+            t.add(_pred(start + k, k % 2, t_src=0), int(v))
+        lat_ns.append(lat)
+    return np.concatenate(lat_ns)
+
+
+def test_tally_memory_does_not_grow_with_predictions():
+    import tracemalloc
+
+    t = Tally(labels=np.array([0, 1, 1, 0]))
+    tracemalloc.start()
+    try:
+        _feed_lognormal(t, 20_000, seed=1)
+        after_20k = tracemalloc.get_traced_memory()[0]
+        _feed_lognormal(t, 200_000, seed=2)
+        after_220k = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    # a list of every latency grew by ~7 MB here; the tally's state is fixed-size
+    assert after_220k - after_20k < 64 * 1024, after_220k - after_20k
+    assert t.count == 220_000 and t.summary()["predictions"] == 220_000
+
+
+def test_streaming_percentiles_within_the_stated_relative_error():
+    from neurogrs.stream.listen import LATENCY_RELATIVE_ACCURACY, PERCENTILES
+
+    t = Tally()
+    lat_ns = _feed_lognormal(t, 200_000, seed=3)
+    got = t.summary()["latency_s"]
+    exact = np.quantile(lat_ns / 1e9, [p / 100 for p in PERCENTILES], method="lower")
+    for p, want in zip(PERCENTILES, exact):
+        assert got[f"p{p:g}"] == pytest.approx(want, rel=LATENCY_RELATIVE_ACCURACY), p
+    assert got["max"] == pytest.approx(lat_ns.max() / 1e9, rel=1e-12)
+
+
+def test_ends_kept_in_totals_only_the_latest_listed():
+    t = Tally()
+    for k in range(1000):  # a month of session churn
+        t.add(P.EndOfStream(f"s{k}", 2, 0, 2), 0)
+    s = t.summary()
+    assert s["end_of_stream_total"] == 1000 and len(s["end_of_stream"]) <= 100
+    assert s["end_of_stream"][-1] == {"session": "s999", "frames_sent": 2}
+    assert s["unaccounted"] == 2000  # from every end, not only the listed ones

@@ -21,7 +21,7 @@ COMMAND_MODULES = (
     "neurogrs.data_cli",  # simulate, inspect
     "neurogrs.commands",  # train, evaluate, info
     "neurogrs.codegen.cli",  # codegen
-    "neurogrs.stream.cli",  # serve, listen, keys
+    "neurogrs.stream.cli",  # serve, listen, dashboard, keys
     "neurogrs.replay.cli",  # replay
     "neurogrs.bench.cli",  # bench inference, bench service
 )

@@ -3,15 +3,17 @@ headless Chromium loads the page while frames flow; the DOM shows the plots were
 with data, and the screenshot has the plots' lines in it."""
 from __future__ import annotations
 
+import json
 import re
 import struct
 import subprocess
+import time
 import urllib.request
 import zlib
 
 import pytest
 
-from conftest import require_tool
+from deploy_helpers import require_tool
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -82,9 +84,6 @@ def test_live_page_plots_data_in_headless_chromium(procs, artifact_dir, session_
     rep = procs("replay", session_file, "--frames", ">" + ready["frames"], "--loop",
                 "--session-name", "rec", "--no-progress")
     # frames reach the dashboard before the browser starts (bounded wait)
-    import json
-    import time
-
     end = time.monotonic() + 30
     while json.loads(urllib.request.urlopen(url + "api/state?since=0", timeout=5).read())["cursor"] < 50:
         assert time.monotonic() < end, "no predictions reached the dashboard in 30 s"

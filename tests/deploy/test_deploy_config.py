@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import DEPLOY, ROOT, dashboard, dashboard_queries, require_tool
+from deploy_helpers import DEPLOY, ROOT, dashboard, dashboard_queries, require_tool
 
 PROM = DEPLOY / "prometheus"
 SYSTEMD = DEPLOY / "systemd"

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 import yaml
 
-from conftest import DEPLOY, dashboard, dashboard_queries, expand, free_port, require_tool
+from deploy_helpers import DEPLOY, dashboard, dashboard_queries, expand, free_port, require_tool
 
 pytestmark = pytest.mark.timeout(120)
 

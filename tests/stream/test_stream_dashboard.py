@@ -153,3 +153,23 @@ def test_feed_from_a_real_service(start_service, page):
         assert st["hello"]["n_inputs"] == N
     finally:
         feed.stop()
+
+
+def test_cli_serves_the_page_and_stops_cleanly(tmp_path):
+    """`neurogrs dashboard` as a process: ready line with the URL, the page served, SIGTERM
+    exits 0 with its counters; a bad option is a clear error, exit non-zero."""
+    from neurogrs.bench.process import EventProcess
+
+    pr = EventProcess(["-m", "neurogrs", "dashboard", "--port", "0",
+                       "--predictions", ">tcp://127.0.0.1:9"])  # nothing there: waits
+    try:
+        url = pr.event("ready")["url"]
+        assert url.startswith("http://127.0.0.1:")
+        assert b"neurogrs live" in _get(url)[2]
+        assert pr.stop() == 0
+        assert any('"event": "stopped"' in line for line in pr.err)
+    finally:
+        pr.kill()
+    bad = EventProcess(["-m", "neurogrs", "dashboard", "--port", "70000"])
+    assert bad.wait() != 0
+    assert "port must be an integer in [0, 65535]" in "".join(bad.err)

@@ -187,8 +187,10 @@ class Feed:
                 "deadline_ms": self.hello.deadline_ns / 1e6}
             counts = json.loads(json.dumps(self.counts))  # a copy
             now = int(time.time())
-            rate = [[s, *b] for s, b in self._bins.items() if self._started_s < s <= now]
-        return {"cursor": self.cursor, "points": points, "hello": hello, "counts": counts,
+            # sorted: a clock stepped back would otherwise put a bin out of order
+            rate = sorted([s, *b] for s, b in self._bins.items() if self._started_s < s <= now)
+            cursor = self.cursor
+        return {"cursor": cursor, "points": points, "hello": hello, "counts": counts,
                 "rate": rate, "session": self.settings.session,
                 "labels_known": self.labels is not None}
 

@@ -22,7 +22,7 @@ COMMAND_MODULES = (
     "neurogrs.commands",  # train, evaluate, info
     "neurogrs.pruning.cli",  # prune
     "neurogrs.codegen.cli",  # codegen
-    "neurogrs.stream.cli",  # serve, listen, keys
+    "neurogrs.stream.cli",  # serve, listen, dashboard, keys
     "neurogrs.replay.cli",  # replay
     "neurogrs.bench.cli",  # bench inference, bench service
 )

@@ -1,4 +1,4 @@
-"""CLI: serve, listen, keys. Handlers parse and delegate; heavy imports inside."""
+"""CLI: serve, listen, dashboard, keys. Handlers parse and delegate; heavy imports inside."""
 from __future__ import annotations
 
 import argparse
@@ -70,10 +70,43 @@ def register(sub: "argparse._SubParsersAction") -> None:
     add_session_options(p)
     p.set_defaults(func=_listen)
 
+    _register_dashboard(sub, CLIENT_PREDICTIONS)
+
     p = sub.add_parser("keys", help="create CURVE keys for serve/replay/listen")
     p.add_argument("directory")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_keys)
+
+
+def _register_dashboard(sub: "argparse._SubParsersAction", predictions: str) -> None:
+    from neurogrs.stream.dashboard import DEFAULT_PORT
+
+    p = sub.add_parser("dashboard", help="a live page: latency, frame rate, predictions (no Grafana needed)",
+                       description="Subscribe to a service's predictions and serve a local page "
+                                   "with live latency, frame-rate and prediction plots (works "
+                                   "offline). Prints one JSON 'ready' line with the page's URL.")
+    p.add_argument("--predictions", default=predictions, help="service endpoint")
+    p.add_argument("--session-name", metavar="NAME", help="show this session only")
+    p.add_argument("--session", metavar="FILE",
+                   help="recorded session: draw its labels beside the predictions and score "
+                        "them online (read as listen reads it, with the options below)")
+    p.add_argument("--artifact", metavar="DIR",
+                   help="the artifact the service runs: the labels train used (as listen)")
+    p.add_argument("--host", default="127.0.0.1", help="address the page listens on (default loopback)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="page port (0: any free port)")
+    p.add_argument("--history", type=int, default=20_000, help="predictions kept for the page")
+    p.add_argument("--curve", metavar="DIR", help="CURVE keys directory (client key)")
+    add_session_options(p)
+    p.set_defaults(func=_dashboard)
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from neurogrs.stream.dashboard import DashboardSettings, run
+
+    settings = DashboardSettings(predictions=args.predictions, session=args.session_name,
+                                 host=args.host, port=args.port, history=args.history,
+                                 max_points=min(2_000, args.history), curve_dir=args.curve)
+    return run(settings, scoring_labels(args))
 
 
 def _serve(args: argparse.Namespace) -> int:

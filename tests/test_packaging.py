@@ -54,6 +54,8 @@ def test_build_prints_no_packaging_warnings(tmp_path):
     wheel = next((tmp_path / "dist").glob("neurogrs-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "neurogrs/codegen/templates/decoder.c.tmpl" in names
+    for page_file in ("index.html", "dashboard.js", "uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE"):
+        assert f"neurogrs/stream/static/{page_file}" in names  # the live page works offline
     meta = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert "License-Expression: MIT" in meta

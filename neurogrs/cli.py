@@ -58,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     for module in modules:
         if hasattr(module, "register_bench"):
             module.register_bench(bench_sub)
-    return parser
+    from neurogrs.cli_help import finish_help
+
+    return finish_help(parser)  # defaults shown, one example per command (cli_examples.py)
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:

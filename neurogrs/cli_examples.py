@@ -1,7 +1,8 @@
 """One example per command, shown at the end of its `--help` (and in docs/cli.md).
 
 Keyed by command path as typed after `neurogrs` ("train", "bench inference"; "" is
-`neurogrs` itself). tests/test_cli_help.py fails when a registered command has no example,
+`neurogrs` itself). One example is one command line; lines before it (separated by "\n")
+may prepare what it needs. tests/test_cli_help.py fails when a registered command has no example,
 when an example names a command that does not exist, or when it does not parse with the
 real parser (every option spelled in full, as the command defines it). A new command
 adds its line here.
@@ -17,7 +18,8 @@ EXAMPLES: dict[str, str] = {
     "train": "neurogrs train session.npz --model nn1 --out art/nn1",
     "evaluate": "neurogrs evaluate art/nn1 next_session.npz",
     "info": "neurogrs info art/nn1",
-    "prune": ("neurogrs prune session.npz --models nn1,nn2 --method grs --tq --out pruned "
+    "prune": ("neurogrs simulate session.npz --neurons 273 --seed 0\n"
+              "neurogrs prune session.npz --models nn1,nn2 --method grs --tq --out pruned "
               "--select 'acc>=0.97*orig' --minimize flops+params"),
     "codegen": "neurogrs codegen pruned/selected --out decoder_c",
     "serve": ("neurogrs serve pruned/selected --engine c --frames @tcp://127.0.0.1:5555 "

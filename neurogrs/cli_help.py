@@ -91,7 +91,7 @@ def _wrap_example(example: str, width: int = 88) -> str:
 
 def _with_example(epilog: str | None, example: str) -> str:
     body = _EXAMPLE_BLOCK.sub("", epilog or "").rstrip()
-    block = f"{EXAMPLE_HEADER}\n  {_wrap_example(example)}"
+    block = EXAMPLE_HEADER + "".join(f"\n  {_wrap_example(line)}" for line in example.splitlines())
     return f"{body}\n\n{block}" if body else block
 
 

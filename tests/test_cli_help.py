@@ -35,15 +35,23 @@ def test_every_command_has_an_example_and_every_example_a_command():
     assert not unknown, f"examples for commands that do not exist: {unknown}"
 
 
-@pytest.mark.parametrize("key", sorted(EXAMPLES))
-def test_example_parses_with_the_real_parser_and_spells_options_in_full(key, capsys):
-    argv = shlex.split(EXAMPLES[key])
+def _parse(line: str, capsys) -> list[str]:
+    argv = shlex.split(line)
     assert argv[0] == "neurogrs"
     try:
         PARSER.parse_args(argv[1:])
     except SystemExit:
-        pytest.fail(f"example of {key!r} does not parse: {capsys.readouterr().err}")
-    reached, parser = _leaf(argv[1:])
+        pytest.fail(f"example {line!r} does not parse: {capsys.readouterr().err}")
+    return argv[1:]
+
+
+@pytest.mark.parametrize("key", sorted(EXAMPLES))
+def test_example_parses_with_the_real_parser_and_spells_options_in_full(key, capsys):
+    *setup, example = EXAMPLES[key].splitlines()
+    for line in setup:  # lines that prepare the example must be real commands too
+        _parse(line, capsys)
+    argv = _parse(example, capsys)
+    reached, parser = _leaf(argv)
     assert reached.startswith(key), f"example of {key!r} runs {reached!r}"
     known = {s for a in parser._actions for s in a.option_strings}
     options = [t.split("=")[0] for t in argv if t.startswith("-")]
@@ -57,7 +65,7 @@ def test_help_ends_with_its_one_example(key):
     assert text.count(f"\n{EXAMPLE_HEADER}\n") == 1
     assert "examples:" not in text  # an area's own example block was replaced, not kept
     tail = text.rsplit(f"\n{EXAMPLE_HEADER}\n", 1)[1]
-    assert shlex.split(tail.replace("\\\n", " ")) == shlex.split(EXAMPLES[key])
+    assert shlex.split(tail.replace("\\\n", " ")) == shlex.split(EXAMPLES[key].replace("\n", " "))
 
 
 def _showable(action: argparse.Action) -> bool:
@@ -100,7 +108,7 @@ def test_long_description_is_wrapped_and_listed_epilog_kept(monkeypatch):
     assert "\n  acc (the --metric on D_V), accuracy," in text  # indented list as written
 
 
-@pytest.mark.parametrize("example", list(EXAMPLES.values()) + [
+@pytest.mark.parametrize("example", [line for e in EXAMPLES.values() for line in e.splitlines()] + [
     "neurogrs x --a 'one two three' --b \"q r\" " + "--long-option value " * 8])
 def test_wrapped_example_reads_back_as_the_same_command(example):
     wrapped = _wrap_example(example)

@@ -246,10 +246,25 @@ static double percentile(double *v, long n, double q) {
     return v[i];
 }
 
-static void usage(void) {
-    fprintf(stderr, "usage: closed_loop [-f FRAMES_ENDPOINT] [-p PREDICTIONS_ENDPOINT] "
-                    "[-s SESSION] [-n COUNT] [-r RATE_HZ] [-b BAD_EVERY] [-t TIMEOUT_S]\n");
+static const char USAGE[] =
+    "usage: closed_loop [-f FRAMES_ENDPOINT] [-p PREDICTIONS_ENDPOINT] [-s SESSION]\n"
+    "                   [-n COUNT] [-r RATE_HZ] [-b BAD_EVERY] [-t TIMEOUT_S]\n"
+    "  -f  the service's frame endpoint (default tcp://127.0.0.1:5555)\n"
+    "  -p  the service's prediction endpoint (default tcp://127.0.0.1:5556)\n"
+    "  -s  session name, the topic (default rig1)\n"
+    "  -n  frames to send (default 300)\n"
+    "  -r  frames per second (default 10)\n"
+    "  -b  make every K-th frame NaN, as a glitching rig would (default 0: never)\n"
+    "  -t  seconds to wait for the service: greeting, subscription, the end (default 10)\n";
+
+static void usage(void) { /* bad usage: exit 2 */
+    fputs(USAGE, stderr);
     exit(2);
+}
+
+static void usage_ok(void) { /* -h */
+    fputs(USAGE, stdout);
+    exit(0);
 }
 
 static options_t parse_options(int argc, char **argv) {
@@ -264,6 +279,7 @@ static options_t parse_options(int argc, char **argv) {
         case 'r': o.rate_hz = strtod(optarg, NULL); break;
         case 'b': o.bad_every = strtol(optarg, NULL, 10); break;
         case 't': o.timeout_s = strtod(optarg, NULL); break;
+        case 'h': usage_ok(); break;
         default: usage();
         }
     }

@@ -114,3 +114,5 @@ def test_c_client_refuses_bad_usage(c_client):
     out = subprocess.run([str(c_client), "-s", "bad.name"], capture_output=True, text=True,
                          timeout=10)
     assert out.returncode == 2 and "usage" in out.stderr
+    out = subprocess.run([str(c_client), "-h"], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0 and "-b  make every K-th frame NaN" in out.stdout

@@ -2,7 +2,7 @@
 
 `finish_help(parser)` walks `neurogrs` and every (sub)command under it:
 - every option's default is shown: "(default: X)" is appended to its help unless the help
-  already states a default (the word "default") or there is none (None, SUPPRESS); flags
+  already states it ("(default ...", "default: ...") or there is none (None, SUPPRESS); flags
   (store_true/store_false) read "(default: off)";
 - each command's help ends with one example from `neurogrs.cli_examples.EXAMPLES` (an
   "example(s):" block an area wrote at the end of its own epilog is replaced by it, so
@@ -22,7 +22,8 @@ from neurogrs.cli_examples import EXAMPLES
 __all__ = ["finish_help", "walk", "command_path", "EXAMPLE_HEADER"]
 
 EXAMPLE_HEADER = "example:"
-_STATES_DEFAULT = re.compile(r"\bdefaults?\b", re.IGNORECASE)
+# "(default 150)", "(default)", "default: every session", "default c"; not "the default;"
+_STATES_DEFAULT = re.compile(r"\(default\b|\bdefault[: ]", re.IGNORECASE)
 _EXAMPLE_BLOCK = re.compile(r"(?:^|\n)examples?:\n(?:[ \t].*(?:\n|$)|\n)*\s*\Z")
 
 

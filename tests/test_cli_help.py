@@ -80,7 +80,8 @@ def test_every_option_with_a_default_states_it_once():
         for action in parser._actions:
             if not _showable(action):
                 continue
-            mentions = re.findall(r"\bdefaults?\b", action.help.replace("%(default)s", "X"), re.I)
+            stated = action.help.replace("%(default)s", "X")
+            mentions = re.findall(r"\(default\b|\bdefault[: ]", stated, re.I)
             assert len(mentions) == 1, (name, action.option_strings, action.help)
             checked += 1
     assert checked > 60
@@ -90,6 +91,7 @@ def test_every_option_with_a_default_states_it_once():
     (["bench", "service"], r"--duration DURATION\s+seconds per paced run \(default: 10.0\)"),
     (["serve"], r"frame endpoint \(SUB\) \(default: @tcp://127.0.0.1:5555\)"),
     (["replay"], r"--loop\s+start over at the end \(default: off\)"),
+    (["replay"], r"the default; @ binds\)\s+\(default:\s+>tcp://127.0.0.1:5555\)"),
     (["replay"], r"--speed SPEED\s+1 \(real time\), N \(N x\), or max \(default: 1.0\)"),
     (["train"], r"training epochs \(default 150\)\n"),  # stated by the area: kept, not doubled
     (["bench", "service"], r"--engine \{numpy,numba,c\}\s+\(default: c\)"),

@@ -12,8 +12,8 @@ help:
 	@echo "make demo   - set up .venv, simulate a 273-neuron session, train nn1, export an artifact + C library"
 	@echo "make test   - set up .venv and run the whole test suite (slow-marked tests included)"
 	@echo "make bench  - inference and service benchmarks (side by side, ratios)"
-	@echo "make docs   - regenerate docs/cli.md from the parser"
 	@echo "make clean  - remove .venv and outputs"
+	@echo "make docs   - regenerate docs/cli.md from the parser"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

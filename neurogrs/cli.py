@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
             "library.\nOnline: serve predictions over ZeroMQ within a deadline, replay "
             "sessions, listen."
         ),
+        epilog="New here? docs/quickstart.md walks the whole product; every command and option: "
+               "docs/cli.md.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"neurogrs {__version__}")

@@ -158,7 +158,15 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    summary = run(build_parser().parse_args(argv))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name, value, rule, ok in (("--count", args.count, ">= 1", args.count >= 1),
+                                  ("--rate", args.rate, "> 0", args.rate > 0),
+                                  ("--bad-every", args.bad_every, ">= 0", args.bad_every >= 0),
+                                  ("--timeout", args.timeout, "> 0", args.timeout > 0)):
+        if not ok:
+            parser.error(f"{name} must be {rule}, got {value}")
+    summary = run(args)
     print(json.dumps(summary))
     return 0 if summary["accounted"] and summary["end_of_stream"] else 1
 

@@ -116,3 +116,9 @@ def test_c_client_refuses_bad_usage(c_client):
     assert out.returncode == 2 and "usage" in out.stderr
     out = subprocess.run([str(c_client), "-h"], capture_output=True, text=True, timeout=10)
     assert out.returncode == 0 and "-b  make every K-th frame NaN" in out.stdout
+
+
+def test_python_example_refuses_bad_options():
+    out = subprocess.run([sys.executable, str(EXAMPLES / "closed_loop.py"), "--rate", "0"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "--rate must be > 0, got 0.0" in out.stderr

@@ -13,6 +13,7 @@ help:
 	@echo "make test   - set up .venv and run the whole test suite (slow-marked tests included)"
 	@echo "make bench  - inference and service benchmarks (side by side, ratios)"
 	@echo "make clean  - remove .venv and outputs"
+	@echo "make docs   - regenerate docs/cli.md from the parser"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,3 +40,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(DEMO) build *.egg-info
+
+# docs/cli.md is generated from the parser (tests/test_cli_reference.py fails when stale)
+.PHONY: docs
+docs: $(STAMP)
+	$(BIN)/python -m neurogrs.cli_reference > docs/cli.md

@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
             "library.\nOnline: serve predictions over ZeroMQ within a deadline, replay "
             "sessions, listen."
         ),
+        epilog="New here? docs/quickstart.md walks the whole product; every command and option: "
+               "docs/cli.md.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"neurogrs {__version__}")
@@ -58,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     for module in modules:
         if hasattr(module, "register_bench"):
             module.register_bench(bench_sub)
-    return parser
+    from neurogrs.cli_help import finish_help
+
+    return finish_help(parser)  # defaults shown, one example per command (cli_examples.py)
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:

@@ -112,9 +112,9 @@ def check(line: str, strict: bool, capsys) -> bool:
         _parse_neurogrs(rest, capsys)
     elif strict and head == "make":
         _check_make(rest)
-    elif strict and re.fullmatch(r"(\S*/)?python3?", head) and rest[:1] and rest[0].startswith("examples/"):
+    elif strict and re.fullmatch(r"(\S*/)?python3?", head) and rest[:1] and rest[0].startswith("docs/examples/"):
         _check_python_example(rest, capsys)
-    elif strict and head.startswith("examples/"):
+    elif strict and head.startswith("docs/examples/"):
         _check_c_example(words)
     else:
         return not strict or head in ALLOWED
@@ -134,7 +134,7 @@ def test_quickstart_walks_the_whole_product():
     commands = {" ".join(_strip(shlex.split(line))[:2]) for line in lines}
     for step in ["make demo", "neurogrs simulate", "neurogrs train", "neurogrs prune",
                  "neurogrs codegen", "neurogrs serve", "neurogrs replay", "neurogrs listen",
-                 "neurogrs dashboard", "python examples/closed_loop.py", "make -C"]:
+                 "neurogrs dashboard", "python docs/examples/closed_loop.py", "make -C"]:
         assert step in commands, f"the quickstart no longer shows {step!r}"
 
 
@@ -156,4 +156,4 @@ def test_strict_docs_refuse_commands_they_cannot_check(capsys):
     with pytest.raises(AssertionError):
         check("make no-such-target", True, capsys)
     with pytest.raises(AssertionError):
-        check("examples/c_client/closed_loop -z 1", True, capsys)
+        check("docs/examples/c_client/closed_loop -z 1", True, capsys)

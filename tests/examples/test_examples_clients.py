@@ -1,4 +1,4 @@
-"""examples/: the Python and the C closed-loop clients, built and run against a real
+"""docs/examples/: the Python and the C closed-loop clients, built and run against a real
 `neurogrs serve` (numpy engine, a tiny artifact made here) on loopback. Each must account
 for every frame it sent (answered + skipped + reported = sent), and the service's own
 counters must agree with the client's ledger."""
@@ -22,7 +22,7 @@ from neurogrs.zoo import init_spec
 pytestmark = pytest.mark.timeout(120)
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples"
+EXAMPLES = ROOT / "docs" / "examples"
 N_INPUTS = 20
 SENT, BAD_EVERY = 200, 50
 
@@ -91,7 +91,7 @@ def _c_deps_missing() -> str | None:
 
 @pytest.fixture(scope="module")
 def c_client(tmp_path_factory):
-    """examples/c_client built with its Makefile and the real compiler, warnings as errors."""
+    """docs/examples/c_client built with its Makefile and the real compiler, warnings as errors."""
     reason = _c_deps_missing()
     if reason:
         pytest.skip(reason)

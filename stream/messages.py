@@ -35,7 +35,8 @@ UNKNOWN_SESSION = "_"  # session name used on error.<session> when it cannot be 
 DEFAULT_MAX_BODY_BYTES = 1 << 20  # 1 MiB: a frame body larger than this is "oversized"
 MAX_INPUTS = 1 << 18  # largest N a frame may declare
 MAX_DETAIL_CHARS = 200
-_SESSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
+# used with fullmatch only: `$` would also match before a trailing newline ("m1\n")
+_SESSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
 _INT64_MAX = (1 << 63) - 1
 
 # reasons reported on error.<session> and counted in neurogrs_bad_input_total{kind}
@@ -123,7 +124,7 @@ class Hello:
 
 # ----------------------------------------------------------------------------- names
 def check_session_name(name: str) -> str:
-    if not isinstance(name, str) or not _SESSION_RE.match(name):
+    if not isinstance(name, str) or not _SESSION_RE.fullmatch(name):
         raise ConfigError(
             f"session name {name!r} must be 1-64 characters of [A-Za-z0-9_-], "
             "starting with a letter or digit"

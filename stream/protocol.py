@@ -103,7 +103,7 @@ def _topic_session(topic_bytes: bytes, prefix: bytes) -> str:
         name = topic_bytes[len(prefix):].decode("ascii")
     except UnicodeDecodeError:
         raise BadMessage(MALFORMED, "topic session is not ASCII") from None
-    if not _SESSION_RE.match(name):
+    if not _SESSION_RE.fullmatch(name):
         raise BadMessage(MALFORMED, f"topic session {name[:70]!r} is not a valid session name")
     return name
 
@@ -382,7 +382,7 @@ def decode_prediction(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_
 
 # ----------------------------------------------------------------------------- errors
 def encode_error(session: str | None, seq: int | None, reason: str, detail: str = "") -> list[bytes]:
-    name = session if isinstance(session, str) and _SESSION_RE.match(session) else UNKNOWN_SESSION
+    name = session if isinstance(session, str) and _SESSION_RE.fullmatch(session) else UNKNOWN_SESSION
     body = {"v": VERSION, "session": name, "seq": seq, "reason": reason,
             "detail": detail[:MAX_DETAIL_CHARS]}
     return [topic(ERROR_PREFIX, name), _pack(body)]
@@ -391,7 +391,7 @@ def encode_error(session: str | None, seq: int | None, reason: str, detail: str 
 def decode_error(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> ErrorReport:
     topic_b, body = _parts(parts)
     name = bytes(topic_b[len(ERROR_PREFIX):]).decode("ascii", "replace") if bytes(topic_b).startswith(ERROR_PREFIX) else None
-    if name is None or not (name == UNKNOWN_SESSION or _SESSION_RE.match(name)):
+    if name is None or not (name == UNKNOWN_SESSION or _SESSION_RE.fullmatch(name)):
         raise BadMessage(MALFORMED, "topic must be error.<session>")
     obj = _unpack(body, max_bytes)
     if obj.get("v") != VERSION or obj.get("session") != name:

@@ -179,3 +179,18 @@ def test_exported_members():
         assert getattr(P, name) is not None, name
     assert P.ERROR_REASONS == P.BAD_INPUT_REASONS + (P.STALE,)
     assert set(P.DROP_REASONS) == {"stale", "conflated", "seq_gap", "bad_input"}
+
+
+@pytest.mark.parametrize("name", ["m1\n", "m1\r\n", "\nm1", "m1 ", ""])
+def test_session_names_are_matched_whole(name):
+    # `$` matches before a trailing newline: "m1\n" used to pass and reach topics and files
+    with pytest.raises(ConfigError):
+        P.check_session_name(name)
+    with pytest.raises(P.BadMessage) as exc:
+        P.decode_frame([b"frame." + name.encode(), _body(session=name)], n_inputs=2)
+    assert exc.value.reason == "malformed"
+    assert P.encode_error(name, 1, "malformed")[0] == b"error._"
+    from neurogrs.stream.service import ServiceConfig
+
+    with pytest.raises(ConfigError):
+        ServiceConfig(sessions=(name,))

@@ -16,14 +16,14 @@ from stream_helpers import N, RECV_TIMEOUT_S, Feeder, collect, has_pred, preds, 
 
 pytestmark = pytest.mark.timeout(120)
 
-SIGTERM_BOUND_S = 0.3  # docs promise 100 ms for the loop; the bound covers interpreter exit
+SIGTERM_BOUND_S = 0.15  # process exit, interpreter shutdown included (the loop: < 100 ms)
 RSS_BOUND_MIB = 100  # service RSS growth allowed over a flood of 15 MiB bodies
 
 
-def _serve(artifact_dir, *extra):
+def _serve(artifact_dir, *extra, metrics_port="-1"):
     return EventProcess(["-m", "neurogrs", "serve", str(artifact_dir), "--engine", "numpy",
                          "--frames", "@tcp://127.0.0.1:*", "--predictions", "@tcp://127.0.0.1:*",
-                         "--metrics-port", "-1", *extra])
+                         "--metrics-port", metrics_port, *extra])
 
 
 def _rss_mib(pid: int) -> float:
@@ -34,45 +34,64 @@ def _rss_mib(pid: int) -> float:
     raise AssertionError("no VmRSS")
 
 
-@pytest.mark.parametrize("attempt", range(3))
-def test_sigterm_ends_an_idle_service_quickly(artifact_dir, attempt):
-    srv = _serve(artifact_dir)
-    try:
-        srv.event("ready")
-        time.sleep(0.25 + 0.03 * attempt)  # idle, somewhere inside a poll wait
-        t0 = time.perf_counter()
-        srv.p.send_signal(signal.SIGTERM)
-        assert srv.wait() == 0
-        took = time.perf_counter() - t0
-    finally:
-        srv.kill()
-    assert took < SIGTERM_BOUND_S, f"exit took {took * 1000:.0f} ms"
+def _wait_subscribed(xpub, timeout_s=RECV_TIMEOUT_S):
+    """Wait for the next subscription (b"\\x01..."): the dropped connection is back."""
+    end = time.monotonic() + timeout_s
+    while (left := end - time.monotonic()) > 0:
+        # short polls: each one makes libzmq process the new connection's commands (one
+        # long poll on a connecting XPUB may not wake for the re-subscription)
+        if not xpub.poll(50, zmq.POLLIN):
+            continue
+        if xpub.recv()[:1] == b"\x01":
+            return
+    pytest.fail("the frame connection never came back")
+
+
+def test_sigterm_ends_an_idle_service_quickly(artifact_dir):
+    took = []
+    for attempt in range(3):
+        srv = _serve(artifact_dir, metrics_port="0")  # as deployed: with its metrics endpoint
+        try:
+            srv.event("ready")
+            time.sleep(0.25 + 0.03 * attempt)  # idle, somewhere inside a poll wait
+            t0 = time.perf_counter()
+            srv.p.send_signal(signal.SIGTERM)
+            assert srv.wait() == 0
+            took.append(time.perf_counter() - t0)
+        finally:
+            srv.kill()
+    print("SIGTERM -> exit (ms):", [round(t * 1000) for t in took])
+    # median of three: one scheduling hiccup on a shared machine does not fail it
+    assert sorted(took)[1] < SIGTERM_BOUND_S, took
 
 
 def test_rss_bounded_under_a_flood_of_15_mib_bodies(artifact_dir):
-    srv = _serve(artifact_dir, "--policy", "all")
+    # the service connects to the acquisition's publisher (the rig's usual setup): each
+    # oversized body makes libzmq drop the connection; the service reconnects by itself
     ctx = zmq.Context()
+    pub = ctx.socket(zmq.XPUB)
+    pub.linger = 0
+    pub.bind("tcp://127.0.0.1:*")
+    srv = _serve(artifact_dir, "--policy", "all", "--frames",
+                 ">" + pub.getsockopt_string(zmq.LAST_ENDPOINT))
     try:
         ready = srv.event("ready")
         pid = srv.p.pid
         sub = Subscriber(">" + ready["predictions"], "s1", context=ctx)
         sub.wait_hello(RECV_TIMEOUT_S)
-        feed = Feeder(ctx, ready["frames"], "s1")
-        feed.frame(0)
+        _wait_subscribed(pub)
+        enc = P.FrameEncoder("s1")
+        pub.send_multipart(enc.encode(0, np.ones(N, np.float32), time.time_ns()))
         collect(sub, has_pred(0))
         base = _rss_mib(pid)
         big = [b"frame.s1", b"\x00" * (15 << 20)]
         peak = base
         for i in range(100):
-            # every one is over the receive limit: libzmq drops the connection, the feeder
-            # reconnects by itself; send the next once the service has subscribed again
-            feed.sock.send_multipart(big)
-            if feed.sock.poll(int(RECV_TIMEOUT_S * 1000), zmq.POLLIN):
-                feed.sock.recv()
+            pub.send_multipart(big)
+            _wait_subscribed(pub)  # dropped, and back: the service reconnected
             peak = max(peak, _rss_mib(pid))
-        peak = max(peak, _rss_mib(pid))
         for seq in range(1, 4):
-            feed.frame(seq)
+            pub.send_multipart(enc.encode(seq, np.ones(N, np.float32), time.time_ns()))
         msgs = collect(sub, has_pred(3), timeout=10)
         assert [p.seq for p in preds(msgs)][-1] == 3
         after = _rss_mib(pid)
@@ -80,5 +99,5 @@ def test_rss_bounded_under_a_flood_of_15_mib_bodies(artifact_dir):
         assert peak - base < RSS_BOUND_MIB, (base, peak)
         sub.close()
     finally:
-        term_context(ctx)
         srv.kill()
+        term_context(ctx)

@@ -42,7 +42,7 @@ def _wait_subscribed(xpub, timeout_s=RECV_TIMEOUT_S):
         # long poll on a connecting XPUB may not wake for the re-subscription)
         if not xpub.poll(50, zmq.POLLIN):
             continue
-        if xpub.recv()[:1] == b"\x01":
+        if xpub.recv().startswith(b"\x01frame."):
             return
     pytest.fail("the frame connection never came back")
 

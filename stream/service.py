@@ -319,16 +319,13 @@ class Service:
     def _serve_all(self) -> None:
         """Answer every queued message in order (at most max_drain per wake-up)."""
         n = 0
-        last = None
         while n < self.config.max_drain and not self._stop.is_set():
             parts = self._frames_in.recv_nowait()
             if parts is None:
-                self._observe_clock(last)  # the queue was empty after it: a clean sample
                 break
             n += 1
             item = self._admit(parts, time.time_ns())
             if type(item) is _Accepted:
-                last = item
                 self._answer(item)
             elif item is not None:
                 self._forward_end(item)
@@ -343,16 +340,13 @@ class Service:
         and never sends one report per frame."""
         conflator = policy.Conflator()
         n = 0
-        last = None
         while n < self.config.max_drain:
             parts = self._frames_in.recv_nowait()
             if parts is None:
-                self._observe_clock(last)
                 break
             n += 1
             item = self._admit(parts, time.time_ns(), keep_stale=True)
             if type(item) is _Accepted:
-                last = item
                 if item.restarted:  # the old run's newest frame is answered before the new run
                     self._answer_pending(conflator.take(item.frame.session))
                 if conflator.add(item.frame.session, item):
@@ -368,18 +362,16 @@ class Service:
         if pending is not None:
             self._answer(pending[0], pending[1])
 
-    def _observe_clock(self, item: "_Accepted | None") -> None:
-        """Feed a frame that found the service caught up to its session's clock estimate."""
-        if item is None:
-            return
-        f = item.frame
+    def _observe_clock(self, f: P.Frame, t_recv: int) -> None:
+        """Feed a decoded frame to its session's clock estimate (each window's least-delayed
+        frame counts, so queueing within a window does not read as a slow clock)."""
         clock = self._clocks.get(f.session)
         if clock is None:
             if len(self._clocks) >= 2 * self.config.max_sessions:  # bounded: oldest out
                 self._clocks.pop(next(iter(self._clocks)))
             clock = self._clocks[f.session] = policy.ClockOffset()
         before = clock.estimate
-        est = clock.observe(f.t_src_ns, item.t_recv)
+        est = clock.observe(f.t_src_ns, t_recv)
         if est is not None and est != before:
             self.metrics.clock_offset_seconds.set(est / 1e9)
             if clock.correction():
@@ -427,6 +419,7 @@ class Service:
         except P.BadMessage as exc:
             self._reject(exc)
             return None
+        self._observe_clock(frame, t_recv)
         t_src = frame.t_src_ns
         if t_src - t_recv > policy.SKEW_TOLERANCE_NS:
             self.metrics.frames_from_future.value += 1

@@ -133,6 +133,8 @@ def test_overloaded_latest_answers_at_capacity_with_aggregate_reports(start_serv
     answered = preds(msgs)
     skipped = sum(p.skipped for p in answered)
     errs = errors(msgs)
+    print(f"latest overload: sent {sent} in {took:.2f} s, answered {len(answered)}, "
+          f"skipped {skipped}, error reports {len(errs)}")
     assert len(answered) + skipped + len(errs) == sent  # every frame accounted for
     # at capacity: one answer per ~20 ms engine call while the flood lasts
     assert len(answered) >= 0.5 * took / 0.02 or len(answered) >= 10, (len(answered), took)

@@ -103,6 +103,25 @@ def test_oversized_message_on_a_connecting_frame_socket_recovers(start_service):
         pub.close(linger=0)
 
 
+def test_oversized_message_on_a_binding_frame_socket_recovers(start_service):
+    # the default receive limit (4N + 16 KiB); a 15 MiB body: libzmq drops the publisher's
+    # connection, the publisher reconnects by itself, the frames after it are answered
+    svc = start_service(policy="all", deadline_s=5.0)  # about recovery, not latency
+    sub = svc.subscriber("s1")
+    feed = svc.feeder("s1")
+    feed.sock.setsockopt(zmq.XPUB_VERBOSE, 1)  # see the re-subscription after the reconnect
+    feed.frame(0)
+    collect(sub, has_pred(0))
+    feed.raw([b"frame.s1", b"\x00" * (15 << 20)])
+    end = time.monotonic() + RECV_TIMEOUT_S
+    while not (feed.sock.poll(50) and feed.sock.recv().startswith(b"\x01frame.")):
+        assert time.monotonic() < end, "the publisher never reconnected"
+    for seq in (1, 2):
+        feed.frame(seq)
+    assert [p.seq for p in preds(collect(sub, has_pred(2)))] == [1, 2]
+    assert svc.value("neurogrs_frames_received_total") == 3  # the big one never got through
+
+
 # ------------------------------------------------------------------ 5: overload under latest
 class _Slow:
     def __init__(self, inner, delay):

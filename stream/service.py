@@ -71,6 +71,7 @@ class Service:
         self._warn = RateLimitedLog(log)
         self._next_housekeeping = 0.0
         self._watch: InputWatch | None = None
+        self._caught_up = True  # the last drain ended with the frame queue empty
         # stop() writes a byte here: the poll wakes at once (signal- and thread-safe)
         self._wake_r, self._wake_w = socket.socketpair()
         for s in (self._wake_r, self._wake_w):
@@ -250,16 +251,18 @@ class Service:
     def _serve_all(self) -> None:
         """Answer every queued message in order (at most max_drain per wake-up)."""
         n = 0
+        parts = None
         while n < self.config.max_drain and not self._stop.is_set():
             parts = self._frames_in.recv_nowait()
             if parts is None:
                 break
+            item = self._admit(parts, time.time_ns(), sample_clock=n == 0 and self._caught_up)
             n += 1
-            item = self._admit(parts, time.time_ns())
             if type(item) is _Accepted:
                 self._answer(item)
             elif item is not None:
                 self._forward_end(item)
+        self._caught_up = parts is None
         self.metrics.drained_messages.observe(n)
 
     def _serve_latest(self) -> None:
@@ -271,12 +274,14 @@ class Service:
         and never sends one report per frame."""
         conflator = policy.Conflator()
         n = 0
+        parts = None
         while n < self.config.max_drain:
             parts = self._frames_in.recv_nowait()
             if parts is None:
                 break
+            item = self._admit(parts, time.time_ns(), keep_stale=True,
+                               sample_clock=n == 0 and self._caught_up)
             n += 1
-            item = self._admit(parts, time.time_ns(), keep_stale=True)
             if type(item) is _Accepted:
                 if item.restarted:  # the old run's newest frame is answered before the new run
                     self._answer_pending(conflator.take(item.frame.session))
@@ -285,6 +290,7 @@ class Service:
             elif item is not None:  # an end closes its stream where it stands in the queue
                 self._answer_pending(conflator.take(item.session))
                 self._forward_end(item)
+        self._caught_up = parts is None
         self.metrics.drained_messages.observe(n)
         for pending in conflator.flush():
             self._answer_pending(pending)
@@ -294,8 +300,9 @@ class Service:
             self._answer(pending[0], pending[1])
 
     def _observe_clock(self, f: P.Frame, t_recv: int) -> None:
-        """Feed a decoded frame to its session's clock estimate (each window's least-delayed
-        frame counts, so queueing within a window does not read as a slow clock)."""
+        """Feed a frame to its session's clock estimate: only the first frame of a drain
+        that began with the service caught up (its queue found empty last time), so a
+        backlog in the service's own queue does not read as a slow clock."""
         clock = self._clocks.get(f.session)
         if clock is None:
             if len(self._clocks) >= 2 * self.config.max_sessions:  # bounded: oldest out
@@ -318,11 +325,12 @@ class Service:
                 self._preds_out.send(self._hello)
 
     # ------------------------------------------------------------------ per message
-    def _admit(self, parts: list, t_recv: int,
-               keep_stale: bool = False) -> "_Accepted | P.EndOfStream | None":
+    def _admit(self, parts: list, t_recv: int, keep_stale: bool = False,
+               sample_clock: bool = False) -> "_Accepted | P.EndOfStream | None":
         """Decode one message and apply the policy: a frame to answer, an end-of-stream to
         forward, or None (rejected, stale or not ours: counted and reported here).
-        `keep_stale`: a stale frame is returned like the others (the `latest` policy)."""
+        `keep_stale`: a stale frame is returned like the others (the `latest` policy);
+        `sample_clock`: the frame found the service caught up (a clock-offset sample)."""
         topic = parts[0]
         if topic.startswith(P.END_PREFIX):
             if self._allowed_end and topic not in self._allowed_end:
@@ -350,7 +358,8 @@ class Service:
         except P.BadMessage as exc:
             self._reject(exc)
             return None
-        self._observe_clock(frame, t_recv)
+        if sample_clock:
+            self._observe_clock(frame, t_recv)
         t_src = frame.t_src_ns
         if t_src - t_recv > policy.SKEW_TOLERANCE_NS:
             self.metrics.frames_from_future.value += 1

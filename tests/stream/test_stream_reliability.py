@@ -198,6 +198,37 @@ def test_source_10_s_ahead_is_detected_and_the_deadline_still_holds(start_servic
     assert svc.value("neurogrs_service_deadline_misses_total") == 1
 
 
+def test_a_backlog_is_not_mistaken_for_a_slow_clock(start_service, engine):
+    # synchronised clocks, but the engine stalls 300 ms while 60 frames queue: under `all`
+    # they are stale and reported, not excused as a "skewed source"
+    import threading
+
+    class Gate(_Slow):
+        def __init__(self, inner):
+            super().__init__(inner, 0)
+            self.armed, self.entered = False, threading.Event()
+
+        def predict(self, x):
+            if self.armed and not self.entered.is_set():
+                self.entered.set()
+                time.sleep(0.3)
+            return self.inner.predict(x)
+
+    gate = Gate(engine)
+    svc = start_service(eng=gate, policy="all", deadline_s=0.1)
+    sub = svc.subscriber("s1")
+    feed = svc.feeder("s1")
+    for seq in range(20):  # paced, in sync: the estimate learns ~0
+        feed.frame(seq)
+        collect(sub, has_pred(seq))
+    gate.armed = True
+    for seq in range(20, 80):
+        feed.frame(seq)
+    msgs = collect(sub, lambda m: len(m) >= 60, timeout=15)
+    assert len(errors(msgs)) >= 50 and {e.reason for e in errors(msgs)} == {"stale"}
+    assert abs(svc.value("neurogrs_clock_offset_seconds")) < 0.005
+
+
 # ------------------------------------------------------------------ 13: ignored topics, decoding
 def test_excluded_sessions_are_counted(start_service):
     svc = start_service(policy="all", sessions=("a",))

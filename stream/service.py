@@ -33,7 +33,8 @@ from neurogrs.stream.service_config import (  # re-exported: part of this module
 )
 from neurogrs.stream.transport import parse_endpoint, two_part_io
 
-__all__ = ["ServiceConfig", "Service", "POLICIES", "CLOCKS", "receive_limit"]
+__all__ = ["ServiceConfig", "Service", "POLICIES", "CLOCKS", "receive_limit",
+           "HARD_MAX_MESSAGE_BYTES", "FRAME_HEADER_SLACK", "QUEUE_BYTES"]
 
 HOUSEKEEPING_S = 0.5  # how often idle sessions are looked for
 WARMUP_CALLS = 20

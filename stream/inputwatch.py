@@ -24,6 +24,7 @@ __all__ = ["InputWatch", "RateLimitedLog", "DROPPED", "PEER_LEFT"]
 DROPPED = "dropped"  # a connecting socket's connection dropped for good; reconnected
 PEER_LEFT = "peer_left"  # a peer of a binding socket disconnected (it may reconnect)
 _RETRY_WAIT_MS = 50  # how long to wait for libzmq's own retry after a disconnect
+RECONNECT_MIN_S = 0.25  # reconnects at most this often (a peer that fails every handshake)
 
 
 class RateLimitedLog:
@@ -57,6 +58,8 @@ class InputWatch:
         self._retried = zmq.EVENT_CONNECT_RETRIED | zmq.EVENT_CONNECT_DELAYED | zmq.EVENT_CONNECTED
         self.monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED | self._retried)
         self.monitor.linger = 0
+        self._last_reconnect = float("-inf")
+        self.pending = False  # a reconnect is owed, held back by RECONNECT_MIN_S
 
     def _events(self, timeout_ms: int = 0) -> list[int]:
         from zmq.utils.monitor import recv_monitor_message
@@ -79,11 +82,23 @@ class InputWatch:
         if any(e & self._retried for e in events[last + 1:]) or any(
                 e & self._retried for e in self._events(_RETRY_WAIT_MS)):
             return None
+        if time.monotonic() - self._last_reconnect < RECONNECT_MIN_S:
+            self.pending = True  # the owner calls retry() on its next wake-up
+            return None
+        self.reconnect()
+        return DROPPED
+
+    def retry(self) -> str | None:
+        """The reconnect held back by RECONNECT_MIN_S, once it is due: DROPPED, else None."""
+        if not self.pending or time.monotonic() - self._last_reconnect < RECONNECT_MIN_S:
+            return None
         self.reconnect()
         return DROPPED
 
     def reconnect(self) -> None:
         zmq = self._zmq
+        self.pending = False
+        self._last_reconnect = time.monotonic()
         try:
             self.sock.disconnect(self.endpoint.address)
         except zmq.ZMQError:

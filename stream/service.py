@@ -211,13 +211,15 @@ class Service:
                 elif sock is self._pub:
                     self._greet_subscribers()
                 elif sock is monitor:
-                    self._input_event()
+                    self._count_input(self._watch.handle())
             if frames_ready and self.config.policy == policy.LATEST:
                 self._serve_latest()
             elif frames_ready:
                 self._serve_all()
             if time.monotonic() >= self._next_housekeeping:
                 self._housekeeping()
+            if self._watch.pending:
+                self._count_input(self._watch.retry())
 
     def _housekeeping(self) -> None:
         """Forget sessions idle longer than session_idle_s (the cap never locks out)."""
@@ -234,8 +236,9 @@ class Service:
             self._warn(logging.INFO, "expired", f"{n} idle session(s) expired after "
                                                 f"{self.config.session_idle_s:g} s without a frame")
 
-    def _input_event(self) -> None:
-        what = self._watch.handle()
+    def _count_input(self, what: str | None) -> None:
+        """Count and log what the frame socket's watch reports (inputwatch.DROPPED:
+        reconnected after libzmq gave up; PEER_LEFT: a publisher went away)."""
         if what == DROPPED:
             m = self.metrics
             m.oversized_messages.value += 1

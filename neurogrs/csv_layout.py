@@ -22,7 +22,7 @@ from neurogrs.session import Session
 
 __all__ = ["load_csv_session", "save_csv_session", "csv_session_paths"]
 
-_TRACES_RE = re.compile(r"^TRACES_(?P<mouse>[^_]+)_(?P<day>[^_]+)_(?P<session>.+)\.csv$", re.I)
+_TRACES_RE = re.compile(r"TRACES_(?P<mouse>[^_]+)_(?P<day>[^_]+)_(?P<session>.+)\.csv", re.I)
 
 
 def csv_session_paths(directory: Path, mouse: str, day: str, session: str) -> tuple[Path, Path, Path]:
@@ -79,9 +79,9 @@ def _resolve_csv(path: Path, mouse: str | None, day: str | None, session: str | 
         if mouse is not None and day is not None and session is not None:
             ids = {"mouse": str(mouse), "day": str(day), "session": str(session)}
         else:
-            found = sorted(f.name for f in path.iterdir() if _TRACES_RE.match(f.name))
+            found = sorted(f.name for f in path.iterdir() if _TRACES_RE.fullmatch(f.name))
             want = [f for f in found
-                    if all(v is None or _TRACES_RE.match(f).group(k) == str(v)
+                    if all(v is None or _TRACES_RE.fullmatch(f).group(k) == str(v)
                            for k, v in (("mouse", mouse), ("day", day), ("session", session)))]
             if not found:
                 raise FormatError(
@@ -95,11 +95,11 @@ def _resolve_csv(path: Path, mouse: str | None, day: str | None, session: str | 
                     f"SESSION (in code: mouse=, day=, session=); TRACES files present: "
                     f"{', '.join(found)}"
                 )
-            m = _TRACES_RE.match(want[0])
+            m = _TRACES_RE.fullmatch(want[0])
             ids = {k: m.group(k) for k in ("mouse", "day", "session")}
         t, b, c = csv_session_paths(path, ids["mouse"], ids["day"], ids["session"])
         return t, b, c, ids
-    m = _TRACES_RE.match(path.name)
+    m = _TRACES_RE.fullmatch(path.name)
     if not m:
         raise FormatError(
             f"{path.name}: a CSV session is named TRACES_<mouse>_<day>_<session>.csv "

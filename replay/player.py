@@ -219,7 +219,8 @@ class Player:
         period_ns = 0 if cfg.speed is None else int(round(1e9 / (self.fs * cfg.speed)))
         stamp_now = cfg.restamp or cfg.speed is None
         name = cfg.session_name
-        encode = P.FrameEncoder(name).encode
+        run = P.new_run()  # a new run id per play: the service sees a restart at once
+        encode = P.FrameEncoder(name, run).encode
         sent = self.hwm_waits = 0
         first = last = None
         max_behind = 0
@@ -254,7 +255,7 @@ class Player:
                 if pending >= 64:
                     bar.update(pending)
                     pending = 0
-            end_sent = self._send(P.encode_end(name, seq, sent))
+            end_sent = self._send(P.encode_end(name, seq, sent, run=run))
         finally:
             bar.update(pending)
             bar.close()

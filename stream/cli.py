@@ -43,6 +43,12 @@ def register(sub: "argparse._SubParsersAction") -> None:
                    help="serve only this session (repeatable; default: every session)")
     p.add_argument("--curve", metavar="DIR", help="CURVE keys directory (neurogrs keys DIR)")
     p.add_argument("--max-body-bytes", type=int, default=None, help="protocol size limit")
+    p.add_argument("--session-idle-s", type=float, default=60.0,
+                   help="forget a session after this many seconds without a frame (default 60)")
+    p.add_argument("--clock", default="auto", choices=("auto", "source"),
+                   help="auto: judge stale/late on the service's clock when a source's clock "
+                        "is off by more than 5 ms (estimated from its frames); source: trust "
+                        "t_src as it is (needs synchronised clocks)")
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("listen", help="print predictions live; online accuracy and latency",
@@ -119,7 +125,8 @@ def _serve(args: argparse.Namespace) -> int:
     extra = {} if args.max_body_bytes is None else {"max_body_bytes": args.max_body_bytes}
     config = ServiceConfig(frames=args.frames, predictions=args.predictions,
                            deadline_s=args.deadline_ms / 1000.0, policy=args.policy,
-                           sessions=tuple(args.session), curve_dir=args.curve, **extra)
+                           sessions=tuple(args.session), curve_dir=args.curve,
+                           session_idle_s=args.session_idle_s, clock=args.clock, **extra)
     engine = load_engine(args.artifact, args.engine)
     service = Service(engine, config)
     httpd = None
@@ -150,7 +157,11 @@ def _serve(args: argparse.Namespace) -> int:
         final = service.serve()
     finally:
         if httpd is not None:
-            httpd.shutdown()
+            # shutdown() waits for serve_forever's next 0.5 s poll: let a daemon thread wait
+            # for it, so SIGTERM exits within the loop's wake-up time
+            import threading
+
+            threading.Thread(target=httpd.shutdown, daemon=True).start()
         engine.close()
     print(json.dumps({"event": "stopped", **final}), file=sys.stderr, flush=True)
     return 0

@@ -95,6 +95,9 @@ class Tally:
     _lat: LatencySketch = field(default_factory=LatencySketch)
     _count: int = 0
     _confusion: np.ndarray | None = None
+    restarts: int = 0  # sources that restarted a session (a prediction with a new run)
+    _runs: dict = field(default_factory=dict)  # session -> [run, answered, skipped, errors]
+    _orphaned: list = field(default_factory=lambda: [0, 0, 0])  # of runs that never ended
 
     def __post_init__(self) -> None:
         if self.labels is not None:
@@ -102,8 +105,26 @@ class Tally:
             k = max(int(self.labels.max()) + 1, 2)
             self._confusion = np.zeros((k, k), dtype=np.int64)
 
+    def _run_counts(self, session: str, run: int | None) -> list:
+        """The counts of `session`'s current run; a new run (a restarted source) sets the
+        old run's aside: it never sends an end-of-stream, so it is not in `unaccounted`."""
+        cur = self._runs.get(session)
+        if cur is not None and run is not None and cur[0] is not None and run != cur[0]:
+            self.restarts += 1
+            for i in range(3):
+                self._orphaned[i] += cur[i + 1]
+            cur = None
+        if cur is None:
+            cur = self._runs[session] = [run, 0, 0, 0]
+        elif run is not None:
+            cur[0] = run
+        return cur
+
     def add(self, msg: Any, received_ns: int) -> None:
         if isinstance(msg, P.Prediction):
+            cur = self._run_counts(msg.session, msg.run)
+            cur[1] += 1
+            cur[2] += msg.skipped
             self._lat.add((received_ns - msg.t_src_ns) / 1e9)
             self._count += 1
             self.late += bool(msg.late)
@@ -112,7 +133,9 @@ class Tally:
                 self._score(self.labels[msg.seq % len(self.labels)], msg.label)
         elif isinstance(msg, P.ErrorReport):
             self.errors[msg.reason] = self.errors.get(msg.reason, 0) + 1
+            self._run_counts(msg.session, None)[3] += 1
         elif isinstance(msg, P.EndOfStream):
+            self._runs.pop(msg.session, None)
             self.ends.append({"session": msg.session, "frames_sent": msg.frames})
             self.ends_total += 1
             self.frames_sent_total += msg.frames
@@ -132,13 +155,16 @@ class Tally:
     def summary(self) -> dict:
         out: dict[str, Any] = {"predictions": self.count, "late": self.late,
                                "skipped": self.skipped, "errors": dict(self.errors),
+                               "restarts": self.restarts,
                                "end_of_stream": list(self.ends),
                                "end_of_stream_total": self.ends_total}
         # within LATENCY_RELATIVE_ACCURACY of the exact percentiles; max exact
         out["latency_s"] = self._lat.percentiles()
         if self.ends_total:  # frames the source says it sent but got neither answer nor report
-            out["unaccounted"] = (self.frames_sent_total - self.count - self.skipped
-                                  - sum(self.errors.values()))
+            answered, skipped, errors = (self.count - self._orphaned[0],
+                                         self.skipped - self._orphaned[1],
+                                         sum(self.errors.values()) - self._orphaned[2])
+            out["unaccounted"] = self.frames_sent_total - answered - skipped - errors
         if self._confusion is not None and self.count:
             # label of frame seq % T (the replay convention); the same numbers as offline:
             # accuracy, balanced accuracy, the best constant predictor on the scored frames

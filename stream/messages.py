@@ -20,7 +20,8 @@ __all__ = [
     "MAX_DETAIL_CHARS", "MALFORMED", "BAD_FIELD", "BAD_VERSION", "BAD_DTYPE", "BAD_SHAPE",
     "NON_FINITE", "OVERSIZED", "SEQ_DUPLICATE", "SEQ_DECREASING", "TOO_MANY_SESSIONS",
     "ENGINE_ERROR", "BAD_INPUT_REASONS", "STALE", "ERROR_REASONS", "CONFLATED", "SEQ_GAP",
-    "BAD_INPUT", "DROP_REASONS", "BadMessage", "Frame", "Prediction", "ErrorReport",
+    "BAD_INPUT", "DROP_REASONS", "UNKNOWN_TOPIC", "EXCLUDED_SESSION", "IGNORED_REASONS",
+    "BadMessage", "Frame", "Prediction", "ErrorReport",
     "EndOfStream", "Hello", "check_session_name", "topic",
 ]
 
@@ -35,7 +36,8 @@ UNKNOWN_SESSION = "_"  # session name used on error.<session> when it cannot be 
 DEFAULT_MAX_BODY_BYTES = 1 << 20  # 1 MiB: a frame body larger than this is "oversized"
 MAX_INPUTS = 1 << 18  # largest N a frame may declare
 MAX_DETAIL_CHARS = 200
-_SESSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
+# used with fullmatch only: `$` would also match before a trailing newline ("m1\n")
+_SESSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,63}")
 _INT64_MAX = (1 << 63) - 1
 
 # reasons reported on error.<session> and counted in neurogrs_bad_input_total{kind}
@@ -61,6 +63,11 @@ CONFLATED = "conflated"  # skipped under the `latest` policy for a newer frame
 SEQ_GAP = "seq_gap"  # never reached the service (counted from the gap in seq)
 BAD_INPUT = "bad_input"  # any of BAD_INPUT_REASONS
 DROP_REASONS = (STALE, CONFLATED, SEQ_GAP, BAD_INPUT)
+# messages the service's frame socket receives but that are not its business, dropped
+# unanswered and unreported: neurogrs_messages_ignored_total{reason}
+UNKNOWN_TOPIC = "unknown_topic"  # neither frame.<s> nor end.<s>
+EXCLUDED_SESSION = "excluded_session"  # a session --session does not serve (prefix match)
+IGNORED_REASONS = (UNKNOWN_TOPIC, EXCLUDED_SESSION)
 
 
 class BadMessage(ProtocolError):
@@ -81,6 +88,7 @@ class Frame(NamedTuple):  # a NamedTuple: built once per frame on the hot path (
     seq: int
     t_src_ns: int
     data: np.ndarray  # float32 [N], read-only view on the received buffer
+    run: int | None = None  # the source's run id (optional: a restart changes it)
 
 
 class Prediction(NamedTuple):
@@ -94,6 +102,7 @@ class Prediction(NamedTuple):
     model: str
     late: bool
     skipped: int = 0  # frames of this session conflated (unanswered) since the last prediction
+    run: int | None = None  # the frame's run, when it carried one
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,7 @@ class EndOfStream:
     seq: int  # the seq the next frame would have had
     t_src_ns: int
     frames: int  # frames the source sent in this stream
+    run: int | None = None  # the run that ended, when the source names it
 
 
 @dataclass(frozen=True)
@@ -123,7 +133,7 @@ class Hello:
 
 # ----------------------------------------------------------------------------- names
 def check_session_name(name: str) -> str:
-    if not isinstance(name, str) or not _SESSION_RE.match(name):
+    if not isinstance(name, str) or not _SESSION_RE.fullmatch(name):
         raise ConfigError(
             f"session name {name!r} must be 1-64 characters of [A-Za-z0-9_-], "
             "starting with a letter or digit"

@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Info
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.utils import floatToGoString
 
-from neurogrs.stream.protocol import BAD_INPUT_REASONS, DROP_REASONS
+from neurogrs.stream.protocol import BAD_INPUT_REASONS, DROP_REASONS, IGNORED_REASONS
 
 __all__ = ["ServiceMetrics", "FastCounter", "FastHistogram", "DROP_REASONS", "STAGES",
            "stage_buckets", "end_to_end_buckets", "curve_handshake_failures"]
@@ -162,6 +162,16 @@ class ServiceMetrics:
     sessions_active: Gauge
     deadline_seconds: Gauge
     model_info: Info
+    # reliability (issue 9): restarts, expiry, input recovery, clock skew, ignored topics
+    source_restarts: FastCounter
+    sessions_expired: FastCounter
+    oversized_messages: FastCounter
+    input_reconnects: FastCounter
+    frames_from_future: FastCounter
+    service_deadline_misses: FastCounter
+    messages_ignored: FastCounter
+    service_seconds: FastHistogram
+    clock_offset_seconds: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry, deadline_s: float, model_hash: str,
@@ -202,11 +212,44 @@ class ServiceMetrics:
                 "neurogrs_deadline_seconds", "The configured per-frame deadline.",
                 registry=registry),
             model_info=Info("neurogrs_model", "The served model and engine.", registry=registry),
+            source_restarts=FastCounter(
+                "neurogrs_source_restarts",
+                "Sources that restarted a session (a frame with a new run id)."),
+            sessions_expired=FastCounter(
+                "neurogrs_sessions_expired",
+                "Sessions forgotten after --session-idle-s without a frame."),
+            oversized_messages=FastCounter(
+                "neurogrs_oversized_messages",
+                "Messages refused for their size: bodies over the protocol limit, and "
+                "connections libzmq dropped for a message over ZMQ_MAXMSGSIZE."),
+            input_reconnects=FastCounter(
+                "neurogrs_input_reconnects",
+                "Times the service reconnected its frame socket (libzmq would not)."),
+            frames_from_future=FastCounter(
+                "neurogrs_frames_from_future",
+                "Frames whose t_src_ns is later than their receipt (source clock ahead)."),
+            service_deadline_misses=FastCounter(
+                "neurogrs_service_deadline_misses",
+                "Predictions published more than the deadline after receipt (service clock)."),
+            messages_ignored=FastCounter(
+                "neurogrs_messages_ignored",
+                "Messages on the frame socket dropped unanswered and unreported, by reason.",
+                ("reason",), IGNORED_REASONS),
+            service_seconds=FastHistogram(
+                "neurogrs_service_seconds",
+                "Receipt to publish of each prediction, on the service's clock.",
+                end_to_end_buckets(deadline_s)),
+            clock_offset_seconds=Gauge(
+                "neurogrs_clock_offset_seconds",
+                "Estimated source clock minus service clock (latest session estimate).",
+                registry=registry),
         )
         registry.register(_Collector([
             m.frames_received, m.predictions_published, m.frames_dropped, m.bad_input,
             m.deadline_misses, m.end_of_stream, m.stage_seconds, m.end_to_end_seconds,
-            m.drained_messages]))
+            m.drained_messages, m.source_restarts, m.sessions_expired, m.oversized_messages,
+            m.input_reconnects, m.frames_from_future, m.service_deadline_misses,
+            m.messages_ignored, m.service_seconds]))
         m.deadline_seconds.set(deadline_s)
         m.model_info.info({"hash": model_hash, "engine": engine})
         return m
@@ -219,6 +262,12 @@ class ServiceMetrics:
             "predictions_published": g("neurogrs_predictions_published_total"),
             "deadline_misses": g("neurogrs_deadline_misses_total"),
             "end_of_stream": g("neurogrs_end_of_stream_total"),
+            "source_restarts": g("neurogrs_source_restarts_total"),
+            "sessions_expired": g("neurogrs_sessions_expired_total"),
+            "oversized_messages": g("neurogrs_oversized_messages_total"),
+            "input_reconnects": g("neurogrs_input_reconnects_total"),
+            "frames_from_future": g("neurogrs_frames_from_future_total"),
+            "service_deadline_misses": g("neurogrs_service_deadline_misses_total"),
         }
         out["dropped"] = {r: g("neurogrs_frames_dropped_total", {"reason": r}) for r in DROP_REASONS}
         out["bad_input"] = {k: v for k in BAD_INPUT_REASONS

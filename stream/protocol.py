@@ -14,8 +14,8 @@ Every message is a two-part ZeroMQ message ``[topic, body]``:
 Decoding is strict: every problem raises `BadMessage` (a `ProtocolError`) carrying a
 `reason` from `BAD_INPUT_REASONS`, plus the session and seq when they could be read, so
 the service can count it and report it on ``error.<session>``. Frames and predictions are
-first tried by a one-pass decoder (the hot path) that accepts exactly what the step-by-step
-decoder accepts and returns None for anything else.
+first tried by a one-pass decoder (the hot path, `neurogrs.stream.fastdecode`) that
+accepts exactly what the step-by-step decoder accepts and returns None for anything else.
 
 The declarations (version, topics, limits, reasons, message types) live in
 `neurogrs.stream.messages` and are re-exported here; sockets and endpoints are
@@ -23,7 +23,6 @@ The declarations (version, topics, limits, reasons, message types) live in
 """
 from __future__ import annotations
 
-import functools
 import time
 from typing import Any, Sequence
 
@@ -32,12 +31,16 @@ import numpy as np
 
 from neurogrs.errors import ProtocolError
 from neurogrs.stream import messages as _messages
+from neurogrs.stream.fastdecode import (  # the one-pass decoders (tests reach them here)
+    _F4, _decode_frame_fast, _decode_prediction_fast, _map_len, _topic_session,
+)
 from neurogrs.stream.messages import (  # the declarations are part of this module's API
     VERSION, DTYPE, FRAME_PREFIX, PRED_PREFIX, ERROR_PREFIX, END_PREFIX, HELLO_TOPIC,
     UNKNOWN_SESSION, DEFAULT_MAX_BODY_BYTES, MAX_INPUTS, MAX_DETAIL_CHARS, MALFORMED,
     BAD_FIELD, BAD_VERSION, BAD_DTYPE, BAD_SHAPE, NON_FINITE, OVERSIZED, SEQ_DUPLICATE,
     SEQ_DECREASING, TOO_MANY_SESSIONS, ENGINE_ERROR, BAD_INPUT_REASONS, STALE,
-    ERROR_REASONS, CONFLATED, SEQ_GAP, BAD_INPUT, DROP_REASONS, BadMessage, Frame,
+    ERROR_REASONS, CONFLATED, SEQ_GAP, BAD_INPUT, DROP_REASONS, UNKNOWN_TOPIC,
+    EXCLUDED_SESSION, IGNORED_REASONS, BadMessage, Frame,
     Prediction, ErrorReport, EndOfStream, Hello, check_session_name, topic,
     _INT64_MAX, _SESSION_RE,
 )
@@ -46,6 +49,7 @@ __all__ = [
     *_messages.__all__,
     "encode_frame",
     "FrameEncoder",
+    "new_run",
     "decode_frame",
     "encode_prediction",
     "PredictionEncoder",
@@ -65,17 +69,36 @@ def _pack(body: dict) -> bytes:
     return msgpack.packb(body, use_bin_type=True)
 
 
+class _DuplicateKey(Exception):
+    pass
+
+
+def _no_duplicates(pairs: list) -> dict:
+    """msgpack object_pairs_hook: a map that names a key twice is malformed (a last-wins
+    dict would silently pick one of the two values)."""
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        seen: set = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise _DuplicateKey(f"duplicate map key {str(dup)[:40]!r}")
+    return d
+
+
 def _unpack(body: bytes, max_bytes: int) -> dict:
     if not isinstance(body, (bytes, bytearray, memoryview)):
         raise BadMessage(MALFORMED, f"body must be bytes, got {type(body).__name__}")
     if len(body) > max_bytes:
         raise BadMessage(OVERSIZED, f"body has {len(body)} bytes, limit {max_bytes}")
     try:
+        # surrogateescape: a str that is not UTF-8 still decodes (as a str), so a field sent
+        # as str is a bad_field whatever its bytes, not sometimes malformed
         obj = msgpack.unpackb(
-            body, raw=False, strict_map_key=True, use_list=True,
-            max_bin_len=max_bytes, max_str_len=max_bytes, max_array_len=MAX_INPUTS,
-            max_map_len=64, max_ext_len=0,
+            body, raw=False, strict_map_key=True, use_list=True, unicode_errors="surrogateescape",
+            object_pairs_hook=_no_duplicates, max_bin_len=max_bytes, max_str_len=max_bytes,
+            max_array_len=MAX_INPUTS, max_map_len=64, max_ext_len=0,
         )
+    except _DuplicateKey as exc:
+        raise BadMessage(MALFORMED, str(exc)) from None
     except Exception as exc:  # msgpack raises ValueError, ExtraData, FormatError, ...
         raise BadMessage(MALFORMED, f"body is not one msgpack value: {exc}") from None
     if not isinstance(obj, dict):
@@ -93,19 +116,6 @@ def _session_from_topic(topic_bytes: Any, prefix: bytes) -> str:
             raise BadMessage(MALFORMED, f"topic must be bytes, got {type(topic_bytes).__name__}")
         topic_bytes = bytes(topic_bytes)
     return _topic_session(topic_bytes, prefix)
-
-
-@functools.lru_cache(maxsize=1024)  # valid topics repeat: parse each once (errors not cached)
-def _topic_session(topic_bytes: bytes, prefix: bytes) -> str:
-    if not topic_bytes.startswith(prefix):
-        raise BadMessage(MALFORMED, f"topic must start with {prefix!r}")
-    try:
-        name = topic_bytes[len(prefix):].decode("ascii")
-    except UnicodeDecodeError:
-        raise BadMessage(MALFORMED, "topic session is not ASCII") from None
-    if not _SESSION_RE.match(name):
-        raise BadMessage(MALFORMED, f"topic session {name[:70]!r} is not a valid session name")
-    return name
 
 
 def _header(obj: dict, topic_session: str) -> tuple[str, int]:
@@ -134,6 +144,20 @@ def _ns(obj: dict, key: str, session: str | None, seq: int | None) -> int:
     return x
 
 
+def _run(obj: dict, session: str | None, seq: int | None) -> int | None:
+    """The optional `run` (a source's run id): absent/nil, or an integer 0..2^63-1."""
+    x = obj.get("run")
+    if x is not None and (not _is_int(x) or not 0 <= x <= _INT64_MAX):
+        raise BadMessage(BAD_FIELD, f"run must be an integer 0..2^63-1, got {x!r}"[:MAX_DETAIL_CHARS],
+                         session, seq)
+    return x
+
+
+def new_run() -> int:
+    """A run id for a source starting now: its start time in ns (differs across restarts)."""
+    return time.time_ns()
+
+
 def _parts(parts: Sequence[bytes]) -> tuple[bytes, bytes]:
     if len(parts) != 2:
         raise BadMessage(MALFORMED, f"expected 2 message parts [topic, body], got {len(parts)}")
@@ -141,19 +165,24 @@ def _parts(parts: Sequence[bytes]) -> tuple[bytes, bytes]:
 
 
 # ----------------------------------------------------------------------------- frames
-def encode_frame(session: str, seq: int, data: np.ndarray, t_src_ns: int | None = None) -> list[bytes]:
-    """[topic, body] of a frame; `t_src_ns` None: now."""
-    return FrameEncoder(session).encode(seq, data, time.time_ns() if t_src_ns is None else t_src_ns)
+def encode_frame(session: str, seq: int, data: np.ndarray, t_src_ns: int | None = None,
+                 run: int | None = None) -> list[bytes]:
+    """[topic, body] of a frame; `t_src_ns` None: now; `run` None: no run field (v1)."""
+    return FrameEncoder(session, run).encode(seq, data, time.time_ns() if t_src_ns is None else t_src_ns)
 
 
 class FrameEncoder:
     """Encodes frames of one session (the replayer's hot path): one reused msgpack Packer,
-    the topic computed once."""
+    the topic computed once. A source passes `run=new_run()` once when it starts, so the
+    service recognises a restart at once (docs/protocol.md, "Restarting a source")."""
 
-    def __init__(self, session: str) -> None:
+    def __init__(self, session: str, run: int | None = None) -> None:
         self.session = check_session_name(session)
         self.topic = topic(FRAME_PREFIX, session)
         self._pack = msgpack.Packer(autoreset=True, use_bin_type=True).pack
+        if run is not None and (not _is_int(run) or not 0 <= run <= _INT64_MAX):
+            raise ProtocolError(f"run must be an integer 0..2^63-1, got {run!r}")
+        self.run = run
 
     def encode(self, seq: int, data: np.ndarray, t_src_ns: int) -> list[bytes]:
         if (type(data) is not np.ndarray or data.dtype != _F4 or data.ndim != 1
@@ -161,9 +190,12 @@ class FrameEncoder:
             data = np.ascontiguousarray(data, dtype=_F4)
             if data.ndim != 1:
                 raise ProtocolError(f"frame data must be 1-D, got shape {data.shape}")
-        return [self.topic, self._pack({"v": VERSION, "session": self.session, "seq": int(seq),
-                                        "t_src_ns": int(t_src_ns), "dtype": DTYPE,
-                                        "shape": [data.shape[0]], "data": data.tobytes()})]
+        body = {"v": VERSION, "session": self.session, "seq": int(seq),
+                "t_src_ns": int(t_src_ns), "dtype": DTYPE, "shape": [data.shape[0]],
+                "data": data.tobytes()}
+        if self.run is not None:
+            body["run"] = self.run
+        return [self.topic, self._pack(body)]
 
 
 def decode_frame(parts: Sequence[bytes], n_inputs: int | None = None,
@@ -177,71 +209,6 @@ def decode_frame(parts: Sequence[bytes], n_inputs: int | None = None,
     if frame is not None:
         return frame
     return _decode_frame_strict(parts, n_inputs, max_bytes)
-
-
-_F4 = np.dtype("<f4")
-_NATIVE_F4 = _F4 == np.dtype(np.float32)
-_FAST_TOPICS: dict[bytes, str] = {}  # valid frame topics seen -> session (bounded)
-_isfinite = np.isfinite
-_unpackb = msgpack.unpackb
-
-
-def _cached_session(cache: dict[bytes, str], topic_b: bytes, prefix: bytes) -> str | None:
-    """The session of a valid `<prefix><session>` topic (memoised, bounded), else None."""
-    session = cache.get(topic_b)
-    if session is None:
-        try:
-            session = _topic_session(topic_b, prefix)
-        except BadMessage:
-            return None
-        if len(cache) < 1024:
-            cache[topic_b] = session
-    return session
-
-
-def _fast_head(parts: Sequence[bytes], max_bytes: int, cache: dict[bytes, str],
-               prefix: bytes) -> tuple[str, dict] | None:
-    """(session, body map) of a well-formed two-part message, else None (never raises)."""
-    if len(parts) != 2:
-        return None
-    topic_b, body = parts
-    if type(topic_b) is not bytes or type(body) is not bytes or len(body) > max_bytes:
-        return None
-    session = _cached_session(cache, topic_b, prefix)
-    if session is None:
-        return None
-    try:  # the same limits as _unpack (str/bin lengths are bounded by len(body) <= max_bytes)
-        obj = _unpackb(body, max_array_len=MAX_INPUTS, max_map_len=64, max_ext_len=0)
-    except Exception:
-        return None
-    if type(obj) is not dict:
-        return None
-    return session, obj
-
-
-def _decode_frame_fast(parts: Sequence[bytes], n_inputs: int | None, max_bytes: int) -> Frame | None:
-    """A valid frame in one pass, or None when anything is unusual (never raises)."""
-    if not _NATIVE_F4:
-        return None
-    head = _fast_head(parts, max_bytes, _FAST_TOPICS, FRAME_PREFIX)
-    if head is None:
-        return None
-    session, obj = head
-    g = obj.get
-    v, seq, t_src, shape, data = g("v"), g("seq"), g("t_src_ns"), g("shape"), g("data")
-    if not (type(v) is int and v == VERSION and type(seq) is int and 0 <= seq <= _INT64_MAX
-            and type(t_src) is int and 0 <= t_src <= _INT64_MAX and g("session") == session
-            and g("dtype") == DTYPE and type(shape) is list and len(shape) == 1
-            and type(data) is bytes):
-        return None
-    n = shape[0]
-    if (type(n) is not int or len(data) != 4 * n
-            or (n != n_inputs if n_inputs is not None else not 1 <= n <= MAX_INPUTS)):
-        return None
-    arr = np.frombuffer(data, _F4)
-    if not _isfinite(arr).all():
-        return None
-    return Frame(session, seq, t_src, arr)
 
 
 def _decode_frame_strict(parts: Sequence[bytes], n_inputs: int | None,
@@ -263,6 +230,7 @@ def _decode_frame_strict(parts: Sequence[bytes], n_inputs: int | None,
         raise
     session, seq = _header(obj, topic_session)
     t_src = _ns(obj, "t_src_ns", session, seq)
+    run = _run(obj, session, seq)
     dtype = obj.get("dtype")
     if not isinstance(dtype, str):
         raise BadMessage(BAD_FIELD, f"dtype must be a string, got {type(dtype).__name__}", session, seq)
@@ -287,14 +255,14 @@ def _decode_frame_strict(parts: Sequence[bytes], n_inputs: int | None,
         raise BadMessage(NON_FINITE, f"{bad} NaN/Inf value(s) in data", session, seq)
     if arr.dtype != np.float32:  # big-endian hosts: make it native for the engine
         arr = arr.astype(np.float32)
-    return Frame(session, seq, t_src, arr)
+    return Frame(session, seq, t_src, arr, run)
 
 
 # ----------------------------------------------------------------------------- predictions
 def encode_prediction(p: Prediction) -> list[bytes]:
     return PredictionEncoder(p.model).encode(
         p.session, int(p.seq), int(p.t_src_ns), int(p.t_recv_ns), int(p.t_pub_ns), int(p.label),
-        [float(x) for x in p.probs], bool(p.late), int(p.skipped))
+        [float(x) for x in p.probs], bool(p.late), int(p.skipped), p.run)
 
 
 class PredictionEncoder:
@@ -307,7 +275,8 @@ class PredictionEncoder:
         self._topics: dict[str, bytes] = {}
 
     def encode(self, session: str, seq: int, t_src_ns: int, t_recv_ns: int, t_pub_ns: int,
-               label: int, probs: list, late: bool, skipped: int = 0) -> list[bytes]:
+               label: int, probs: list, late: bool, skipped: int = 0,
+               run: int | None = None) -> list[bytes]:
         """`probs` a list of Python floats (ndarray.tolist()); the ints are Python ints."""
         t = self._topics.get(session)
         if t is None:
@@ -319,36 +288,9 @@ class PredictionEncoder:
                 "probs": probs, "model": self.model, "late": late}
         if skipped:
             body["skipped"] = skipped
+        if run is not None:
+            body["run"] = run
         return [t, self._pack(body)]
-
-
-_FAST_PRED_TOPICS: dict[bytes, str] = {}  # valid prediction topics seen -> session (bounded)
-
-
-def _decode_prediction_fast(parts: Sequence[bytes], max_bytes: int) -> Prediction | None:
-    """A valid prediction in one pass, or None when anything is unusual (never raises)."""
-    head = _fast_head(parts, max_bytes, _FAST_PRED_TOPICS, PRED_PREFIX)
-    if head is None:
-        return None
-    session, obj = head
-    g = obj.get
-    v, seq, label, probs, model, late = g("v"), g("seq"), g("label"), g("probs"), g("model"), g("late")
-    t_src, t_recv, t_pub = g("t_src_ns"), g("t_recv_ns"), g("t_pub_ns")
-    if not (type(v) is int and v == VERSION and g("session") == session
-            and type(seq) is int and 0 <= seq <= _INT64_MAX
-            and type(t_src) is int and 0 <= t_src <= _INT64_MAX
-            and type(t_recv) is int and 0 <= t_recv <= _INT64_MAX
-            and type(t_pub) is int and 0 <= t_pub <= _INT64_MAX
-            and type(label) is int and type(probs) is list and 0 <= label < len(probs)
-            and type(model) is str and type(late) is bool):
-        return None
-    skipped = g("skipped", 0)
-    if not (type(skipped) is int and 0 <= skipped <= _INT64_MAX):
-        return None
-    for x in probs:
-        if type(x) is not float:
-            return None
-    return Prediction(session, seq, t_src, t_recv, t_pub, label, tuple(probs), model, late, skipped)
 
 
 def decode_prediction(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Prediction:
@@ -377,12 +319,12 @@ def decode_prediction(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_
     if not _is_int(skipped) or not 0 <= skipped <= _INT64_MAX:
         raise BadMessage(BAD_FIELD, "skipped must be a non-negative integer", session, seq)
     return Prediction(session, seq, ts[0], ts[1], ts[2], label, tuple(float(x) for x in probs),
-                      model, late, int(skipped))
+                      model, late, int(skipped), _run(obj, session, seq))
 
 
 # ----------------------------------------------------------------------------- errors
 def encode_error(session: str | None, seq: int | None, reason: str, detail: str = "") -> list[bytes]:
-    name = session if isinstance(session, str) and _SESSION_RE.match(session) else UNKNOWN_SESSION
+    name = session if isinstance(session, str) and _SESSION_RE.fullmatch(session) else UNKNOWN_SESSION
     body = {"v": VERSION, "session": name, "seq": seq, "reason": reason,
             "detail": detail[:MAX_DETAIL_CHARS]}
     return [topic(ERROR_PREFIX, name), _pack(body)]
@@ -391,7 +333,7 @@ def encode_error(session: str | None, seq: int | None, reason: str, detail: str 
 def decode_error(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> ErrorReport:
     topic_b, body = _parts(parts)
     name = bytes(topic_b[len(ERROR_PREFIX):]).decode("ascii", "replace") if bytes(topic_b).startswith(ERROR_PREFIX) else None
-    if name is None or not (name == UNKNOWN_SESSION or _SESSION_RE.match(name)):
+    if name is None or not (name == UNKNOWN_SESSION or _SESSION_RE.fullmatch(name)):
         raise BadMessage(MALFORMED, "topic must be error.<session>")
     obj = _unpack(body, max_bytes)
     if obj.get("v") != VERSION or obj.get("session") != name:
@@ -406,10 +348,13 @@ def decode_error(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_BYTES
 
 
 # ----------------------------------------------------------------------------- end of stream
-def encode_end(session: str, seq: int, frames: int, t_src_ns: int | None = None) -> list[bytes]:
+def encode_end(session: str, seq: int, frames: int, t_src_ns: int | None = None,
+               run: int | None = None) -> list[bytes]:
     check_session_name(session)
     body = {"v": VERSION, "session": session, "seq": int(seq),
             "t_src_ns": time.time_ns() if t_src_ns is None else int(t_src_ns), "frames": int(frames)}
+    if run is not None:
+        body["run"] = int(run)
     return [topic(END_PREFIX, session), _pack(body)]
 
 
@@ -422,7 +367,7 @@ def decode_end(parts: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BODY_BYTES) 
     frames = obj.get("frames")
     if not _is_int(frames) or frames < 0:
         raise BadMessage(BAD_FIELD, "frames must be a non-negative integer", session, seq)
-    return EndOfStream(session, seq, t_src, frames)
+    return EndOfStream(session, seq, t_src, frames, _run(obj, session, seq))
 
 
 # ----------------------------------------------------------------------------- hello

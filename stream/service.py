@@ -1,7 +1,9 @@
 """The online decoding service: frames in over ZeroMQ SUB, predictions out over XPUB.
 
-One explicit loop (zguide style): one context, linger 0, a poll with a timeout so stop
-requests are seen within `poll_ms`, a maximum message size on the receiving socket. Each
+One explicit loop (zguide style): one context, linger 0, a poll with a timeout (and a
+wake-up socket, so a stop request ends the wait at once), a maximum message size on the
+receiving socket sized from the model's input (stream/inputwatch.py reconnects it when
+libzmq drops a connection for an oversized message and would not come back). Each
 message is decoded (neurogrs.stream.protocol), then admitted or not by the pure policy
 (neurogrs.stream.policy: deadline, sequence, conflation); this module does the I/O and the
 counting. Every frame is accounted for: answered, or counted in
@@ -12,77 +14,38 @@ buffer as it is: making it suit their compiled code is their business).
 """
 from __future__ import annotations
 
+import logging
+import socket
 import threading
 import time
-from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from neurogrs.errors import ConfigError, EngineError
+from neurogrs.errors import EngineError
 from neurogrs.stream import policy
 from neurogrs.stream import protocol as P
+from neurogrs.stream.inputwatch import DROPPED, PEER_LEFT, InputWatch, RateLimitedLog
 from neurogrs.stream.metrics import ServiceMetrics
-from neurogrs.stream.policy import POLICIES
-from neurogrs.stream.transport import SERVICE_FRAMES, SERVICE_PREDICTIONS, parse_endpoint, two_part_io
+from neurogrs.stream.policy import CLOCKS, POLICIES
+from neurogrs.stream.service_config import (  # re-exported: part of this module's API
+    FRAME_HEADER_SLACK, HARD_MAX_MESSAGE_BYTES, QUEUE_BYTES, ServiceConfig, receive_limit,
+)
+from neurogrs.stream.transport import parse_endpoint, two_part_io
 
-__all__ = ["ServiceConfig", "Service", "POLICIES"]
+__all__ = ["ServiceConfig", "Service", "POLICIES", "CLOCKS", "receive_limit",
+           "HARD_MAX_MESSAGE_BYTES", "FRAME_HEADER_SLACK", "QUEUE_BYTES"]
 
-HARD_MAX_MESSAGE_BYTES = 16 << 20  # libzmq refuses (and disconnects) above this
+HOUSEKEEPING_S = 0.5  # how often idle sessions are looked for
 WARMUP_CALLS = 20
-
-
-@dataclass(frozen=True)
-class ServiceConfig:
-    frames: str = SERVICE_FRAMES
-    predictions: str = SERVICE_PREDICTIONS
-    deadline_s: float = 0.1
-    policy: str = "latest"
-    sessions: tuple[str, ...] = ()  # empty: every session (up to max_sessions)
-    max_body_bytes: int = P.DEFAULT_MAX_BODY_BYTES  # protocol limit: counted as "oversized"
-    max_message_bytes: int = HARD_MAX_MESSAGE_BYTES  # ZMQ_MAXMSGSIZE on the frame socket
-    max_sessions: int = 64
-    max_drain: int = 4096  # messages taken per wake-up under "latest"
-    rcvhwm: int = 10000
-    pub_hwm: int = 100_000  # per-subscriber queue on the prediction socket (slow clients)
-    poll_ms: int = 100
-    curve_dir: str | None = None
-
-    def __post_init__(self) -> None:
-        parse_endpoint(self.frames, "bind")
-        parse_endpoint(self.predictions, "bind")
-        if not (isinstance(self.deadline_s, (int, float)) and 1e-4 <= self.deadline_s <= 60):
-            raise ConfigError(f"deadline_s must be in [0.0001, 60] s, got {self.deadline_s!r}")
-        if self.policy not in POLICIES:
-            raise ConfigError(f"policy must be one of {POLICIES}, got {self.policy!r}")
-        object.__setattr__(self, "sessions", tuple(P.check_session_name(s) for s in self.sessions))
-        for name, lo, hi in (("max_body_bytes", 64, HARD_MAX_MESSAGE_BYTES),
-                             ("max_message_bytes", 64, 1 << 30), ("max_sessions", 1, 4096),
-                             ("max_drain", 1, 1 << 20), ("rcvhwm", 1, 1 << 24),
-                             ("pub_hwm", 1, 1 << 24),
-                             ("poll_ms", 1, 10_000)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                raise ConfigError(f"{name} must be an integer in [{lo}, {hi}], got {v!r}")
-        if self.max_message_bytes < self.max_body_bytes:
-            raise ConfigError(f"max_message_bytes ({self.max_message_bytes}) must be >= "
-                              f"max_body_bytes ({self.max_body_bytes})")
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["sessions"] = list(self.sessions)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ServiceConfig":
-        d = dict(d)
-        d["sessions"] = tuple(d.get("sessions", ()))
-        return cls(**d)
+log = logging.getLogger("neurogrs.stream.service")
 
 
 class _Accepted(NamedTuple):
     frame: P.Frame
     t_recv: int
+    t_src_judged: int  # t_src on the service's clock (corrected for a skewed source clock)
+    restarted: bool = False
 
 
 class Service:
@@ -102,7 +65,18 @@ class Service:
         self._stop = threading.Event()
         self.ready = threading.Event()
         self.endpoints: dict[str, str] = {}
-        self._sessions = policy.SessionTable(config.max_sessions)
+        self._sessions = policy.SessionTable(config.max_sessions,
+                                             int(round(config.session_idle_s * 1e9)))
+        self._clocks: dict[str, policy.ClockOffset] = {}  # per session: its clock's offset
+        self._correct_clock = config.clock == policy.CLOCK_AUTO
+        self._warn = RateLimitedLog(log)
+        self._next_housekeeping = 0.0
+        self._watch: InputWatch | None = None
+        self._caught_up = True  # the last drain ended with the frame queue empty
+        # stop() writes a byte here: the poll wakes at once (signal- and thread-safe)
+        self._wake_r, self._wake_w = socket.socketpair()
+        for s in (self._wake_r, self._wake_w):
+            s.setblocking(False)
         self._allowed = {P.topic(P.FRAME_PREFIX, s) for s in config.sessions}
         self._allowed_end = {P.topic(P.END_PREFIX, s) for s in config.sessions}
         self._deadline_ns = int(round(config.deadline_s * 1e9))
@@ -136,8 +110,10 @@ class Service:
             self._pub = self._ctx.socket(zmq.XPUB)
             for s in (self._sub, self._pub):
                 s.linger = 0
-            self._sub.setsockopt(zmq.MAXMSGSIZE, cfg.max_message_bytes)
-            self._sub.rcvhwm = cfg.rcvhwm
+            self._receive_limit = limit = receive_limit(self.engine.n_inputs, cfg.max_message_bytes)
+            self._sub.setsockopt(zmq.MAXMSGSIZE, limit)
+            # the queue holds at most QUEUE_BYTES of frames however large they are
+            self._sub.rcvhwm = min(cfg.rcvhwm, max(16, QUEUE_BYTES // limit))
             # a client slower than the service loses messages once its queue holds pub_hwm
             # (ZeroMQ PUB semantics: the others are not held up); `listen` reports them
             self._pub.sndhwm = cfg.pub_hwm
@@ -150,7 +126,9 @@ class Service:
                 self._auth.watch(self._sub, self._pub)  # failed handshakes counted, logged
             self._frames_in = two_part_io(self._sub)
             self._preds_out = two_part_io(self._pub)
-            self.endpoints["frames"] = parse_endpoint(cfg.frames, "bind").apply(self._sub)
+            frames_at = parse_endpoint(cfg.frames, "bind")
+            self._watch = InputWatch(self._sub, frames_at)
+            self.endpoints["frames"] = frames_at.apply(self._sub)
             self.endpoints["predictions"] = parse_endpoint(cfg.predictions, "bind").apply(self._pub)
             self._warm()
             if cfg.sessions:
@@ -177,8 +155,15 @@ class Service:
     def stop(self) -> None:
         """Ask the loop to finish the frame in hand and return (thread- and signal-safe)."""
         self._stop.set()
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:  # closed, or already full of wake-ups
+            pass
 
     def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
         for s in (self._sub, self._pub):
             if s is not None:
                 s.close(linger=0)
@@ -189,6 +174,8 @@ class Service:
         if self._own_ctx and self._ctx is not None:
             self._ctx.term()
             self._ctx = None
+        self._wake_r.close()
+        self._wake_w.close()
 
     def serve(self) -> dict:
         """start, loop until stop(), close; returns the final metrics snapshot."""
@@ -202,60 +189,133 @@ class Service:
 
     # ------------------------------------------------------------------ loop
     def run(self) -> None:
-        """Until stop(): wait up to poll_ms for frames or subscriptions, then serve them."""
+        """Until stop(): wait up to poll_ms for frames, subscriptions, input events or a
+        wake-up, then serve them."""
         import zmq
 
-        watched = [(self._sub, zmq.POLLIN), (self._pub, zmq.POLLIN)]
+        wake = self._wake_r.fileno()
+        monitor = self._watch.monitor
+        watched = [(self._sub, zmq.POLLIN), (self._pub, zmq.POLLIN), (wake, zmq.POLLIN),
+                   (monitor, zmq.POLLIN)]
         while not self._stop.is_set():
             frames_ready = False
             for sock, _ in zmq.zmq_poll(watched, self.config.poll_ms):
-                if sock is self._pub:
-                    self._greet_subscribers()
-                else:
+                if sock is self._sub:
                     frames_ready = True
+                elif sock is self._pub:
+                    self._greet_subscribers()
+                elif sock is monitor:
+                    self._count_input(self._watch.handle())
             if frames_ready and self.config.policy == policy.LATEST:
                 self._serve_latest()
             elif frames_ready:
                 self._serve_all()
+            if time.monotonic() >= self._next_housekeeping:
+                self._housekeeping()
+            if self._watch.pending:
+                self._count_input(self._watch.retry())
+
+    def _housekeeping(self) -> None:
+        """Forget sessions idle longer than session_idle_s (the cap never locks out)."""
+        self._next_housekeeping = time.monotonic() + HOUSEKEEPING_S
+        gone = self._sessions.expire(time.time_ns())
+        for name in gone:
+            self._clocks.pop(name, None)
+        self._count_expired(len(gone))
+
+    def _count_expired(self, n: int) -> None:
+        if n:
+            self.metrics.sessions_expired.value += n
+            self.metrics.sessions_active.set(len(self._sessions))
+            self._warn(logging.INFO, "expired", f"{n} idle session(s) expired after "
+                                                f"{self.config.session_idle_s:g} s without a frame")
+
+    def _count_input(self, what: str | None) -> None:
+        """Count and log what the frame socket's watch reports (inputwatch.DROPPED:
+        reconnected after libzmq gave up; PEER_LEFT: a publisher went away)."""
+        if what == DROPPED:
+            m = self.metrics
+            m.oversized_messages.value += 1
+            m.input_reconnects.value += 1
+            self._warn(logging.WARNING, "dropped",
+                       f"libzmq dropped the frame connection to {self._watch.endpoint.address} "
+                       f"(a message over the {self._receive_limit}-byte "
+                       "receive limit, or another protocol error) and would not reconnect: "
+                       "reconnected")
+        elif what == PEER_LEFT:
+            self._warn(logging.INFO, "peer_left", "a frame publisher disconnected (closed, or "
+                                                  "sent a message over the receive limit)")
 
     def _serve_all(self) -> None:
         """Answer every queued message in order (at most max_drain per wake-up)."""
         n = 0
+        parts = None
         while n < self.config.max_drain and not self._stop.is_set():
             parts = self._frames_in.recv_nowait()
             if parts is None:
                 break
+            item = self._admit(parts, time.time_ns(), sample_clock=n == 0 and self._caught_up)
             n += 1
-            item = self._admit(parts, time.time_ns())
             if type(item) is _Accepted:
-                self._answer(item.frame, item.t_recv)
+                self._answer(item)
             elif item is not None:
                 self._forward_end(item)
+        self._caught_up = parts is None
         self.metrics.drained_messages.observe(n)
 
     def _serve_latest(self) -> None:
-        """Drain the queue (at most max_drain), then answer only the newest frame of each
-        session (policy.conflate); the others are conflated, counted in `skipped`."""
-        admitted: list[_Accepted | P.EndOfStream] = []
+        """Drain the queue (at most max_drain), keeping only the newest frame of each
+        session (policy.Conflator: the batch holds one frame per session, not max_drain),
+        then answer those; the others are conflated, counted in the answer's `skipped`.
+        The newest frame is answered even if it arrived stale (flagged late): under
+        overload the service keeps answering the freshest frame it has at its capacity,
+        and never sends one report per frame."""
+        conflator = policy.Conflator()
         n = 0
+        parts = None
         while n < self.config.max_drain:
             parts = self._frames_in.recv_nowait()
             if parts is None:
                 break
+            item = self._admit(parts, time.time_ns(), keep_stale=True,
+                               sample_clock=n == 0 and self._caught_up)
             n += 1
-            item = self._admit(parts, time.time_ns())
-            if item is not None:
-                admitted.append(item)
-        self.metrics.drained_messages.observe(n)
-        answers = policy.conflate([(x.frame.session, False) if type(x) is _Accepted
-                                   else (x.session, True) for x in admitted])
-        for i, item in enumerate(admitted):
-            if type(item) is not _Accepted:
+            if type(item) is _Accepted:
+                if item.restarted:  # the old run's newest frame is answered before the new run
+                    self._answer_pending(conflator.take(item.frame.session))
+                if conflator.add(item.frame.session, item):
+                    self._dropped[P.CONFLATED].inc()
+            elif item is not None:  # an end closes its stream where it stands in the queue
+                self._answer_pending(conflator.take(item.session))
                 self._forward_end(item)
-            elif i in answers:
-                self._answer(item.frame, item.t_recv, answers[i])
-            else:
-                self._dropped[P.CONFLATED].inc()
+        self._caught_up = parts is None
+        self.metrics.drained_messages.observe(n)
+        for pending in conflator.flush():
+            self._answer_pending(pending)
+
+    def _answer_pending(self, pending: "tuple[_Accepted, int] | None") -> None:
+        if pending is not None:
+            self._answer(pending[0], pending[1])
+
+    def _observe_clock(self, f: P.Frame, t_recv: int) -> None:
+        """Feed a frame to its session's clock estimate: only the first frame of a drain
+        that began with the service caught up (its queue found empty last time), so a
+        backlog in the service's own queue does not read as a slow clock."""
+        clock = self._clocks.get(f.session)
+        if clock is None:
+            if len(self._clocks) >= 2 * self.config.max_sessions:  # bounded: oldest out
+                self._clocks.pop(next(iter(self._clocks)))
+            clock = self._clocks[f.session] = policy.ClockOffset()
+        before = clock.estimate
+        est = clock.observe(f.t_src_ns, t_recv)
+        if est is not None and est != before:
+            self.metrics.clock_offset_seconds.set(est / 1e9)
+            if clock.correction():
+                self._warn(logging.WARNING, "skew",
+                           f"session {f.session}: source clock {est / 1e6:+.1f} ms from the "
+                           "service's" + (": deadlines judged on the service's clock"
+                                          if self._correct_clock else " (--clock source: "
+                                          "t_src trusted as is)"))
 
     def _greet_subscribers(self) -> None:
         while (msg := self._preds_out.recv_nowait()) is not None:
@@ -263,12 +323,16 @@ class Service:
                 self._preds_out.send(self._hello)
 
     # ------------------------------------------------------------------ per message
-    def _admit(self, parts: list, t_recv: int) -> "_Accepted | P.EndOfStream | None":
+    def _admit(self, parts: list, t_recv: int, keep_stale: bool = False,
+               sample_clock: bool = False) -> "_Accepted | P.EndOfStream | None":
         """Decode one message and apply the policy: a frame to answer, an end-of-stream to
-        forward, or None (rejected, stale or not ours: counted and reported here)."""
+        forward, or None (rejected, stale or not ours: counted and reported here).
+        `keep_stale`: a stale frame is returned like the others (the `latest` policy);
+        `sample_clock`: the frame found the service caught up (a clock-offset sample)."""
         topic = parts[0]
         if topic.startswith(P.END_PREFIX):
             if self._allowed_end and topic not in self._allowed_end:
+                self.metrics.messages_ignored.labels(reason=P.EXCLUDED_SESSION).inc()
                 return None
             try:
                 end = P.decode_end(parts, self.config.max_body_bytes)
@@ -278,8 +342,13 @@ class Service:
             if self._sessions.end(end.session):  # a new stream may start at any seq
                 self.metrics.sessions_active.set(len(self._sessions))
             return end
+        if not topic.startswith(P.FRAME_PREFIX):
+            self.metrics.messages_ignored.labels(reason=P.UNKNOWN_TOPIC).inc()
+            return None
         if self._allowed and topic not in self._allowed:
-            return None  # prefix-match artefact: frame.ab when subscribed to frame.a
+            # prefix-match artefact: frame.ab when subscribed to frame.a
+            self.metrics.messages_ignored.labels(reason=P.EXCLUDED_SESSION).inc()
+            return None
         self.metrics.frames_received.value += 1
         t0 = time.perf_counter()
         try:
@@ -287,15 +356,33 @@ class Service:
         except P.BadMessage as exc:
             self._reject(exc)
             return None
-        verdict, lost, detail, new_session = self._sessions.admit(
-            frame.session, frame.seq, frame.t_src_ns, t_recv, self._deadline_ns)
-        if new_session:
+        if sample_clock:
+            self._observe_clock(frame, t_recv)
+        t_src = frame.t_src_ns
+        if t_src - t_recv > policy.SKEW_TOLERANCE_NS:
+            self.metrics.frames_from_future.value += 1
+            self._warn(logging.WARNING, "future", f"session {frame.session}: frame stamped "
+                                                  f"{(t_src - t_recv) / 1e6:.1f} ms in the future "
+                                                  "(source clock ahead of the service's)")
+        if self._correct_clock:
+            clock = self._clocks.get(frame.session)
+            if clock is not None:
+                t_src -= clock.correction()
+        expired = self._sessions.expired
+        verdict, lost, detail, new_session, restarted = self._sessions.admit(
+            frame.session, frame.seq, t_src, t_recv, self._deadline_ns, frame.run)
+        if new_session or restarted:
+            self._count_expired(self._sessions.expired - expired)
             self.metrics.sessions_active.set(len(self._sessions))
+        if restarted:
+            self.metrics.source_restarts.value += 1
+            self._warn(logging.INFO, "restart", f"session {frame.session}: source restarted "
+                                                f"(run {frame.run}, seq {frame.seq})")
         if lost:
             self._dropped[P.SEQ_GAP].inc(lost)
-        if verdict is policy.ANSWER:
+        if verdict is policy.ANSWER or (keep_stale and verdict == P.STALE):
             self._decode_seconds.observe(time.perf_counter() - t0)
-            return _Accepted(frame, t_recv)
+            return _Accepted(frame, t_recv, t_src, restarted)
         if verdict == P.STALE:
             self._decode_seconds.observe(time.perf_counter() - t0)
             self._dropped[P.STALE].inc()
@@ -309,8 +396,9 @@ class Service:
         self.metrics.bad_input.labels(kind=exc.reason).inc()
         self._preds_out.send(P.encode_error(exc.session, exc.seq, exc.reason, exc.detail))
 
-    def _answer(self, frame: P.Frame, t_recv: int, skipped: int = 0) -> None:
+    def _answer(self, item: _Accepted, skipped: int = 0) -> None:
         m = self.metrics
+        frame, t_recv = item.frame, item.t_recv
         t0 = time.perf_counter()
         try:
             probs = self.engine.predict(frame.data)
@@ -320,18 +408,21 @@ class Service:
         t1 = time.perf_counter()
         self._inference_seconds.observe(t1 - t0)
         t_pub = time.time_ns()
-        late = policy.is_late(frame.t_src_ns, t_pub, self._deadline_ns)
+        late = policy.is_late(item.t_src_judged, t_pub, self._deadline_ns)
         parts = self._encoder.encode(frame.session, frame.seq, frame.t_src_ns, t_recv, t_pub,
-                                     int(probs.argmax()), probs.tolist(), late, skipped)
+                                     int(probs.argmax()), probs.tolist(), late, skipped, frame.run)
         # counters first, so whoever holds the prediction sees them updated
         m.predictions_published.value += 1
         e2e = t_pub - frame.t_src_ns
         m.end_to_end_seconds.observe(e2e / 1e9 if e2e > 0 else 0.0)
         if late:
             m.deadline_misses.value += 1
+        m.service_seconds.observe((t_pub - t_recv) / 1e9)
+        if t_pub - t_recv > self._deadline_ns:
+            m.service_deadline_misses.value += 1
         self._preds_out.send(parts)
         self._publish_seconds.observe(time.perf_counter() - t1)
 
     def _forward_end(self, end: P.EndOfStream) -> None:
         self.metrics.end_of_stream.inc()
-        self._preds_out.send(P.encode_end(end.session, end.seq, end.frames, end.t_src_ns))
+        self._preds_out.send(P.encode_end(end.session, end.seq, end.frames, end.t_src_ns, end.run))

@@ -151,3 +151,15 @@ def test_start_past_end_rejected():
 def test_default_session_name():
     assert default_session_name("/x/mouse 1.day2.npz") == "mouse_1_day2"
     assert default_session_name("/x/..npz") == "replay"
+
+
+def test_each_play_sends_its_own_run_id(ctx, sink):
+    # a restarted replay (same session name) is a new run: the service sees the restart
+    runs = []
+    for _ in range(2):
+        th, out = _play(ctx, sink, speed=None)
+        frames, end = _receive(sink)
+        th.join(5)
+        assert {f.run for f, _ in frames} == {end.run} and end.run is not None
+        runs.append(end.run)
+    assert runs[0] != runs[1]

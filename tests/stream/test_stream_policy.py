@@ -157,3 +157,90 @@ def test_every_admitted_frame_gets_exactly_one_verdict_and_seq_stays_increasing(
             assert not seqs or (seq > seqs[-1] and a.lost == seq - seqs[-1] - 1)
             seqs.append(seq)
             assert (a.verdict == STALE) == (age_ms > 100)
+
+
+# ------------------------------------------------------------------ restarts, expiry (issue 9)
+def test_a_new_run_restarts_the_session_at_once():
+    table = SessionTable(4)
+    for seq in range(1000, 1003):
+        assert table.admit("a", seq, T0, T0, DEADLINE, run=1).verdict == ANSWER
+    # the source crashed and came back from seq 0 with a new run: served, not "decreasing"
+    a = table.admit("a", 0, T0, T0, DEADLINE, run=2)
+    assert (a.verdict, a.lost, a.restarted, a.new_session) == (ANSWER, 0, True, False)
+    assert table.admit("a", 1, T0, T0, DEADLINE, run=2) == Admission(ANSWER)
+    assert table.admit("a", 1, T0, T0, DEADLINE, run=2).verdict == DUP  # same run: v1 rules
+    # frames without a run keep v1 behaviour, within the current run
+    assert table.admit("a", 0, T0, T0, DEADLINE).verdict == DEC
+    assert len(table) == 1 and table.last_seq("a") == 1
+
+
+def test_without_runs_a_restart_is_still_decreasing():
+    table = SessionTable(4)
+    table.admit("a", 1000, T0, T0, DEADLINE)
+    assert table.admit("a", 0, T0, T0, DEADLINE).verdict == DEC
+
+
+def test_idle_sessions_expire_and_free_the_cap():
+    table = SessionTable(2, idle_ns=60 * 10**9)
+    assert table.admit("a", 0, T0, T0, DEADLINE).verdict == ANSWER
+    t = T0 + 10 * 10**9
+    assert table.admit("b", 0, t, t, DEADLINE).verdict == ANSWER
+    # c arrives while both are fresh: refused; once a is idle > 60 s, it takes a's slot
+    t = T0 + 30 * 10**9
+    assert table.admit("c", 0, t, t, DEADLINE).verdict == CAP
+    t = T0 + 61 * 10**9
+    a = table.admit("c", 0, t - 10 * MS, t, DEADLINE)
+    assert (a.verdict, a.new_session) == (ANSWER, True)
+    assert table.last_seq("a") is None and table.last_seq("b") == 0
+    # b was seen at +10 s: expires after +70 s; c stays (seen at +61 s)
+    assert table.expire(T0 + 70 * 10**9) == []
+    assert table.expire(T0 + 70 * 10**9 + 1) == ["b"]
+    assert len(table) == 1
+
+
+def test_expiry_follows_the_last_time_seen_not_the_first():
+    table = SessionTable(8, idle_ns=100)
+    table.admit("a", 0, 0, 0, DEADLINE)
+    table.admit("b", 0, 0, 50, DEADLINE)
+    table.admit("a", 1, 0, 120, DEADLINE)  # a seen again: now b is the oldest
+    assert table.expire(151) == ["b"]
+    assert table.expire(221) == ["a"]
+
+
+def test_no_idle_timeout_means_no_expiry():
+    table = SessionTable(1)
+    table.admit("a", 0, 0, 0, DEADLINE)
+    assert table.expire(10**18) == [] and len(table) == 1
+    with pytest.raises(ConfigError, match="idle_ns"):
+        SessionTable(1, idle_ns=0)
+
+
+# ------------------------------------------------------------------ streaming conflation
+def test_conflator_holds_one_frame_per_session():
+    c = policy.Conflator()
+    assert [c.add("a", i) for i in range(5)] == [False, True, True, True, True]
+    c.add("b", "b0")
+    assert c.take("a") == (4, 4) and c.take("a") is None
+    c.add("a", 9)
+    assert c.flush() == [("b0", 0), (9, 0)] and c.flush() == []
+
+
+# ------------------------------------------------------------------ clock offset
+def test_clock_offset_is_the_median_of_window_maxima():
+    clock = policy.ClockOffset(window=4, history=3)
+    for i in range(3):
+        assert clock.observe(T0 - 150 * MS, T0) is None
+    # transit adds to the receive time: the least-delayed frame of a window is the estimate
+    assert clock.observe(T0 - 150 * MS, T0 + 2 * MS) == -150 * MS
+    for lag in (5, 1, 0, 9, 20, 30, 40, 50):  # one window with a wild frame from the future
+        clock.observe(T0 - 150 * MS + (10**10 if lag == 9 else 0), T0 + lag * MS)
+    assert clock.estimate == -150 * MS  # window maxima -150 ms, +9.84 s, -170 ms: median
+    assert clock.correction() == clock.estimate
+
+
+def test_clock_in_sync_means_no_correction():
+    clock = policy.ClockOffset(window=2)
+    assert clock.correction() == 0
+    clock.observe(T0 - 1 * MS, T0)
+    clock.observe(T0 - 1 * MS, T0)
+    assert clock.estimate == -MS and clock.correction() == 0  # within the 5 ms tolerance

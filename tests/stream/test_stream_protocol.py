@@ -179,3 +179,33 @@ def test_exported_members():
         assert getattr(P, name) is not None, name
     assert P.ERROR_REASONS == P.BAD_INPUT_REASONS + (P.STALE,)
     assert set(P.DROP_REASONS) == {"stale", "conflated", "seq_gap", "bad_input"}
+
+
+@pytest.mark.parametrize("name", ["m1\n", "m1\r\n", "\nm1", "m1 ", ""])
+def test_session_names_are_matched_whole(name):
+    # `$` matches before a trailing newline: "m1\n" used to pass and reach topics and files
+    with pytest.raises(ConfigError):
+        P.check_session_name(name)
+    with pytest.raises(P.BadMessage) as exc:
+        P.decode_frame([b"frame." + name.encode(), _body(session=name)], n_inputs=2)
+    assert exc.value.reason == "malformed"
+    assert P.encode_error(name, 1, "malformed")[0] == b"error._"
+    from neurogrs.stream.service import ServiceConfig
+
+    with pytest.raises(ConfigError):
+        ServiceConfig(sessions=(name,))
+
+
+def test_every_integer_encoding_is_judged_by_value():
+    # protocol.md: any msgpack int format is accepted for an int field (here v as uint8,
+    # seq as int64, shape's N as uint16, t_src as int32); the fast and strict decoders agree
+    data = np.ones(2, np.float32).tobytes()
+    body = (b"\x87" + msgpack.packb("v") + b"\xcc\x01" + msgpack.packb("session") + msgpack.packb("s")
+            + msgpack.packb("seq") + b"\xd3" + (7).to_bytes(8, "big")
+            + msgpack.packb("t_src_ns") + b"\xd2" + (10).to_bytes(4, "big")
+            + msgpack.packb("dtype") + msgpack.packb("<f4")
+            + msgpack.packb("shape") + b"\x91\xcd\x00\x02"
+            + msgpack.packb("data") + msgpack.packb(data, use_bin_type=True))
+    f = P.decode_frame([b"frame.s", body], n_inputs=2)
+    assert (f.session, f.seq, f.t_src_ns) == ("s", 7, 10)
+    assert P._decode_frame_strict([b"frame.s", body], 2, P.DEFAULT_MAX_BODY_BYTES).seq == 7

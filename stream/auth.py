@@ -28,7 +28,7 @@ from typing import Any
 from neurogrs.stream import keys
 from neurogrs.stream.metrics import curve_handshake_failures
 
-__all__ = ["CurveGuard", "LOG_INTERVAL_S"]
+__all__ = ["CurveGuard", "LOG_INTERVAL_S", "handshake_failure_mask"]
 
 LOG_INTERVAL_S = 10.0  # at most one log line per interval after the first failure
 POLL_MS = 100  # the monitor thread sees a stop request within this
@@ -43,6 +43,15 @@ def _failure_events() -> dict[int, str]:
             zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL: "protocol error (no CURVE, or a wrong "
                                                  "server key)",
             zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "no detail"}
+
+
+def handshake_failure_mask() -> int:
+    """The monitor events that are failed handshakes (for a socket that another watcher
+    monitors: libzmq keeps one monitor per socket, so that watcher forwards them here)."""
+    mask = 0
+    for event in _failure_events():
+        mask |= event
+    return mask
 
 
 class _RateLimitedLog:
@@ -82,6 +91,8 @@ class CurveGuard:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._names = _failure_events()
+        self._log_lock = threading.Lock()  # failures come from the thread and from forwarders
 
     @classmethod
     def start(cls, context: Any, curve_dir: "str | os.PathLike", registry: Any,
@@ -103,9 +114,7 @@ class CurveGuard:
         socket, say); the monitor of a closed socket is dropped by the counting thread."""
         import zmq
 
-        mask = zmq.EVENT_MONITOR_STOPPED
-        for event in _failure_events():
-            mask |= event
+        mask = zmq.EVENT_MONITOR_STOPPED | handshake_failure_mask()
         monitors = [s.get_monitor_socket(mask) for s in sockets]
         with self._lock:  # handed to the counting thread, which alone uses them from now on
             self._pending.extend(monitors)
@@ -114,15 +123,25 @@ class CurveGuard:
                                             daemon=True)
             self._thread.start()
 
+    def failure(self, event: dict) -> None:
+        """Count and log one failed-handshake monitor event (`recv_monitor_message` dict);
+        thread-safe, so a socket's own monitor reader may forward its events here."""
+        self._counter.inc()
+        endpoint = event["endpoint"].decode("utf-8", "replace")
+        with self._log_lock:
+            self._log.failure(f"{self._names[event['event']]} (code {event['value']}) on "
+                              f"{endpoint}", time.monotonic())
+
     def _run(self) -> None:
         import zmq
         from zmq.utils.monitor import recv_monitor_message
 
-        names = _failure_events()
+        names = self._names
         monitors: list[Any] = []
         try:
             while not self._stop.is_set():
-                self._log.flush(time.monotonic())
+                with self._log_lock:
+                    self._log.flush(time.monotonic())
                 with self._lock:
                     monitors += self._pending
                     self._pending.clear()
@@ -135,11 +154,9 @@ class CurveGuard:
                         monitors.remove(sock)
                         sock.close(linger=0)
                     elif ev["event"] in names:
-                        self._counter.inc()
-                        endpoint = ev["endpoint"].decode("utf-8", "replace")
-                        self._log.failure(f"{names[ev['event']]} (code {ev['value']}) on "
-                                          f"{endpoint}", time.monotonic())
-            self._log.flush(time.monotonic(), final=True)
+                        self.failure(ev)
+            with self._log_lock:
+                self._log.flush(time.monotonic(), final=True)
         finally:
             with self._lock:
                 monitors += self._pending

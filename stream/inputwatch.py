@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Callable
 
 from neurogrs.stream.transport import Endpoint
 
@@ -48,15 +48,21 @@ class RateLimitedLog:
 
 class InputWatch:
     """Monitor events of one socket connected or bound to `endpoint`; `monitor` is the
-    socket to poll, `handle()` reads what is queued and returns DROPPED / PEER_LEFT / None."""
+    socket to poll, `handle()` reads what is queued and returns DROPPED / PEER_LEFT / None.
 
-    def __init__(self, sock: Any, endpoint: Endpoint) -> None:
+    libzmq keeps ONE monitor per socket: events of `forward_mask` (failed CURVE
+    handshakes, say) are handed to `forward(event)` instead of being monitored twice."""
+
+    def __init__(self, sock: Any, endpoint: Endpoint, forward_mask: int = 0,
+                 forward: Callable[[dict], None] | None = None) -> None:
         import zmq
 
         self._zmq = zmq
         self.sock, self.endpoint = sock, endpoint
+        self._forward_mask, self._forward = (forward_mask, forward) if forward else (0, None)
         self._retried = zmq.EVENT_CONNECT_RETRIED | zmq.EVENT_CONNECT_DELAYED | zmq.EVENT_CONNECTED
-        self.monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED | self._retried)
+        self.monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED | self._retried
+                                               | self._forward_mask)
         self.monitor.linger = 0
         self._last_reconnect = float("-inf")
         self.pending = False  # a reconnect is owed, held back by RECONNECT_MIN_S
@@ -66,7 +72,11 @@ class InputWatch:
 
         out = []
         while self.monitor.poll(timeout_ms):
-            out.append(recv_monitor_message(self.monitor)["event"])
+            ev = recv_monitor_message(self.monitor)
+            if ev["event"] & self._forward_mask:
+                self._forward(ev)
+            else:
+                out.append(ev["event"])
             timeout_ms = 0
         return out
 

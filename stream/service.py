@@ -123,11 +123,18 @@ class Service:
 
                 keys.configure_server(self._sub, cfg.curve_dir)
                 keys.configure_server(self._pub, cfg.curve_dir)
-                self._auth.watch(self._sub, self._pub)  # failed handshakes counted, logged
+                self._auth.watch(self._pub)  # failed handshakes counted, logged (the frame
+                # socket's are forwarded by its InputWatch: one monitor per socket)
             self._frames_in = two_part_io(self._sub)
             self._preds_out = two_part_io(self._pub)
             frames_at = parse_endpoint(cfg.frames, "bind")
-            self._watch = InputWatch(self._sub, frames_at)
+            if self._auth is not None:
+                from neurogrs.stream.auth import handshake_failure_mask
+
+                self._watch = InputWatch(self._sub, frames_at, handshake_failure_mask(),
+                                         self._auth.failure)
+            else:
+                self._watch = InputWatch(self._sub, frames_at)
             self.endpoints["frames"] = frames_at.apply(self._sub)
             self.endpoints["predictions"] = parse_endpoint(cfg.predictions, "bind").apply(self._pub)
             self._warm()

@@ -127,6 +127,15 @@ class SessionTable:
             return Admission(ANSWER, lost, "", new and not restarted, restarted)
         return _ANSWERED
 
+    def refused(self, session: str, seq: int) -> None:
+        """A frame of `session` arrived with `seq` but was refused for its content (NaN,
+        wrong shape...). When it is the next frame expected, its seq is used up, so the
+        frame after it is no gap; any other seq is not trusted (a refused frame's fields may
+        be wrong) and changes nothing."""
+        st = self._s.get(session)
+        if st is not None and seq == st.last + 1:
+            st.last = seq
+
     def end(self, session: str) -> bool:
         """End of `session`'s stream: forget its seq. True if it was live."""
         return self._s.pop(session, None) is not None

@@ -361,6 +361,8 @@ class Service:
         try:
             frame = P.decode_frame(parts, self.engine.n_inputs, self.config.max_body_bytes)
         except P.BadMessage as exc:
+            if exc.session is not None and exc.seq is not None:  # it arrived: seq used up
+                self._sessions.refused(exc.session, exc.seq)
             self._reject(exc)
             return None
         if sample_clock:

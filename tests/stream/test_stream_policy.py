@@ -244,3 +244,17 @@ def test_clock_in_sync_means_no_correction():
     clock.observe(T0 - 1 * MS, T0)
     clock.observe(T0 - 1 * MS, T0)
     assert clock.estimate == -MS and clock.correction() == 0  # within the 5 ms tolerance
+
+
+def test_a_refused_next_frame_uses_up_its_seq():
+    from neurogrs.stream.policy import SessionTable
+
+    t = SessionTable(max_sessions=4)
+    t.refused("s", 0)  # not tracked yet: its first valid frame starts it
+    assert t.last_seq("s") is None
+    t.admit("s", 0, 0, 0, 10**9)
+    t.refused("s", 1)
+    assert t.last_seq("s") == 1  # the next frame expected: used up
+    t.refused("s", 100)
+    assert t.last_seq("s") == 1  # a wild seq on a refused frame is not trusted
+    assert t.admit("s", 2, 0, 0, 10**9).lost == 0

@@ -89,6 +89,26 @@ def test_seq_gap_counted_and_frames_answered(start_service):
     assert svc.value("neurogrs_frames_dropped_total", {"reason": "seq_gap"}) == 3 + 3
 
 
+def test_a_rejected_frame_uses_up_its_seq(start_service):
+    """A frame refused for its content (NaN) still arrived: the next frame is no seq gap
+    (found by the C client example: 10 NaN frames of 100 were also counted as 9 lost)."""
+    svc = start_service(policy="all")
+    sub = svc.subscriber("s1")
+    feed = svc.feeder("s1")
+    nan = np.full(N, np.nan, np.float32)
+    feed.frame(0)
+    feed.frame(1, data=nan)
+    feed.frame(2)
+    feed.frame(3, data=nan)
+    feed.frame(4, data=nan)
+    feed.frame(6)
+    msgs = collect(sub, has_pred(6))
+    assert [p.seq for p in preds(msgs)] == [0, 2, 6]
+    assert [(e.reason, e.seq) for e in errors(msgs)] == [("non_finite", 1), ("non_finite", 3),
+                                                         ("non_finite", 4)]
+    assert svc.value("neurogrs_frames_dropped_total", {"reason": "seq_gap"}) == 1  # seq 5 only
+
+
 def test_end_of_stream_forwarded_and_resets_seq(start_service):
     svc = start_service(policy="all")
     sub = svc.subscriber("s1")

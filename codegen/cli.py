@@ -27,10 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--march-native", action="store_true",
                    help="compile for this CPU (-march=native; the library may not run elsewhere)")
     p.add_argument("--no-compile", action="store_true", help="write the sources only")
-    p.set_defaults(func=_codegen)
+    p.set_defaults(func=_cmd_codegen)
 
 
-def _codegen(args: argparse.Namespace) -> int:
+def _cmd_codegen(args: argparse.Namespace) -> int:
     from neurogrs.codegen import generate_library
 
     report = generate_library(args.artifact, args.out, prefix=args.prefix, sparse=args.sparse,

@@ -18,8 +18,8 @@ __all__ = ["main", "run", "build_parser", "dispatch"]
 
 # Modules that contribute subcommands, in the order `--help` lists them.
 COMMAND_MODULES = (
-    "neurogrs.data_cli",  # simulate, inspect
-    "neurogrs.commands",  # train, evaluate, info
+    "neurogrs.cli_session",  # simulate, inspect
+    "neurogrs.cli_model",  # train, evaluate, info
     "neurogrs.pruning.cli",  # prune
     "neurogrs.codegen.cli",  # codegen
     "neurogrs.stream.cli",  # serve, listen, dashboard, keys

@@ -36,7 +36,7 @@ def _defaults():
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from neurogrs.data_cli import add_session_options
+    from neurogrs.cli_session import add_session_options
 
     d = _defaults()
     p = sub.add_parser(
@@ -128,7 +128,7 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from neurogrs.data_cli import session_from_args
+    from neurogrs.cli_session import session_from_args
     from neurogrs.pruning.pipeline import check_selection, prune_session
     from neurogrs.pruning.progress import PruneProgress
     from neurogrs.pruning.report import summary_table, to_json

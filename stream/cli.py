@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from neurogrs.data_cli import (
+from neurogrs.cli_session import (
     LABEL_OPTIONS,
     add_session_options,
     apply_recorded_label_options,
@@ -49,7 +49,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
                    help="auto: judge stale/late on the service's clock when a source's clock "
                         "is off by more than 5 ms (estimated from its frames); source: trust "
                         "t_src as it is (needs synchronised clocks)")
-    p.set_defaults(func=_serve)
+    p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("listen", help="print predictions live; online accuracy and latency",
                        description="Subscribe to a service's predictions. Given the recorded "
@@ -74,14 +74,14 @@ def register(sub: "argparse._SubParsersAction") -> None:
                    help="stop after S seconds without a message (default: wait)")
     p.add_argument("--curve", metavar="DIR", help="CURVE keys directory (client key)")
     add_session_options(p)
-    p.set_defaults(func=_listen)
+    p.set_defaults(func=_cmd_listen)
 
     _register_dashboard(sub, CLIENT_PREDICTIONS)
 
     p = sub.add_parser("keys", help="create CURVE keys for serve/replay/listen")
     p.add_argument("directory")
     p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(func=_keys)
+    p.set_defaults(func=_cmd_keys)
 
 
 def _register_dashboard(sub: "argparse._SubParsersAction", predictions: str) -> None:
@@ -103,10 +103,10 @@ def _register_dashboard(sub: "argparse._SubParsersAction", predictions: str) -> 
     p.add_argument("--history", type=int, default=20_000, help="predictions kept for the page")
     p.add_argument("--curve", metavar="DIR", help="CURVE keys directory (client key)")
     add_session_options(p)
-    p.set_defaults(func=_dashboard)
+    p.set_defaults(func=_cmd_dashboard)
 
 
-def _dashboard(args: argparse.Namespace) -> int:
+def _cmd_dashboard(args: argparse.Namespace) -> int:
     from neurogrs.stream.dashboard import DashboardSettings, run
 
     settings = DashboardSettings(predictions=args.predictions, session=args.session_name,
@@ -115,7 +115,7 @@ def _dashboard(args: argparse.Namespace) -> int:
     return run(settings, scoring_labels(args))
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _cmd_serve(args: argparse.Namespace) -> int:
     import signal
 
     from neurogrs.errors import TransportError
@@ -167,7 +167,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _listen(args: argparse.Namespace) -> int:
+def _cmd_listen(args: argparse.Namespace) -> int:
     from neurogrs.stream import protocol as P
     from neurogrs.stream.client import Subscriber
     from neurogrs.stream.listen import Tally, format_prediction, print_summary
@@ -234,7 +234,7 @@ def scoring_labels(args: argparse.Namespace, art=None):
     return session_from_args(args, args.session).labels
 
 
-def _keys(args: argparse.Namespace) -> int:
+def _cmd_keys(args: argparse.Namespace) -> int:
     from neurogrs.stream.keys import create_keys
 
     d = create_keys(args.directory, overwrite=args.overwrite)

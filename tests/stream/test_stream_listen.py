@@ -96,7 +96,7 @@ def _artifact_trained_with(tmp_path, train_argv):
 
     from neurogrs.artifact import save_artifact
     from neurogrs.cli import build_parser
-    from neurogrs.data_cli import label_options_from_args
+    from neurogrs.cli_session import label_options_from_args
     from neurogrs.zoo import init_spec
 
     args = build_parser().parse_args(["train", "x.npz", "--out", "o", *train_argv])

@@ -11,13 +11,13 @@ __all__ = ["register"]
 
 
 def _session(path: str, args: argparse.Namespace):
-    from neurogrs.data_cli import session_from_args
+    from neurogrs.cli_session import session_from_args
 
     return session_from_args(args, path)
 
 
 def _add_session_options(p: argparse.ArgumentParser) -> None:
-    from neurogrs.data_cli import add_session_options
+    from neurogrs.cli_session import add_session_options
 
     add_session_options(p)
 
@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_session_options(p)
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(
         "evaluate",
@@ -78,13 +78,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.epilog = ("Without label options, the session is labelled as train labelled its session "
                 "(the options are recorded in the artifact); options that differ are used, "
                 "with a warning.")
-    p.set_defaults(func=cmd_evaluate)
+    p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("info", help="describe an artifact (structure, params, FLOPs, metrics)",
                        description="Verify an artifact and print what it holds.")
     p.add_argument("artifact", help="artifact directory")
     p.add_argument("--json", action="store_true", help="print model.json's summary as JSON")
-    p.set_defaults(func=cmd_info)
+    p.set_defaults(func=_cmd_info)
 
 
 def _print_metrics(metrics: dict, eval_path: str | None = None) -> None:
@@ -131,9 +131,9 @@ def _eval_session(args: argparse.Namespace):
         raise FormatError(str(exc).replace("--csv-id", "--eval-csv-id")) from exc
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def _cmd_train(args: argparse.Namespace) -> int:
     from neurogrs.artifact import save_artifact
-    from neurogrs.data_cli import label_options_from_args
+    from neurogrs.cli_session import label_options_from_args
     from neurogrs.splits import SplitConfig
     from neurogrs.pruning.train import TrainConfig, train
 
@@ -158,9 +158,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
+def _cmd_evaluate(args: argparse.Namespace) -> int:
     from neurogrs.artifact import load_artifact
-    from neurogrs.data_cli import apply_recorded_label_options
+    from neurogrs.cli_session import apply_recorded_label_options
     from neurogrs.evaluate import evaluate_spec, format_metrics
 
     art = load_artifact(args.artifact)
@@ -182,7 +182,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_info(args: argparse.Namespace) -> int:
+def _cmd_info(args: argparse.Namespace) -> int:
     from neurogrs.artifact import load_artifact
 
     art = load_artifact(args.artifact)

@@ -2,7 +2,7 @@
 
 Other commands (train, replay, ...) accept sessions the same way:
 
-    from neurogrs.data_cli import add_session_options, session_from_args
+    from neurogrs.cli_session import add_session_options, session_from_args
     p.add_argument("session")
     add_session_options(p)
     ...

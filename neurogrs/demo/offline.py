@@ -1,0 +1,129 @@
+"""The demo's offline half, by reuse: the session, `prune_session` (train the candidates,
+prune, TQ, select), the C library of the selected model, per-frame timing of the C engine.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from neurogrs.demo.settings import DemoSettings
+from neurogrs.errors import ConfigError
+from neurogrs.session import Session
+
+__all__ = ["simulate", "prune", "held_out_range", "build_c", "time_engine", "Pruned"]
+
+
+def simulate(settings: DemoSettings) -> Session:
+    from neurogrs.simulate import simulate_session
+
+    return simulate_session(n_neurons=settings.neurons, n_frames=settings.frames, seed=settings.seed)
+
+
+@dataclass
+class Pruned:
+    report: dict  # report.json of the prune run
+    out: Path  # its directory (candidates, selected/, plots/)
+    chosen: str  # the selected candidate's name
+    initial: Path  # the chosen candidate's initial (unpruned) artifact
+    selected: Path  # the selected (pruned) artifact
+
+
+def prune(session: Session, settings: DemoSettings, out: Path,
+          say: Callable[[str], None]) -> Pruned:
+    """`prune_session` with the demo's settings; TensorFlow's and Keras' warnings are kept
+    in out/warnings.log instead of the terminal (ours are shown)."""
+    from neurogrs.pruning.pipeline import prune_session
+    from neurogrs.pruning.settings import PruneSettings
+
+    ps = PruneSettings(initial_epochs=settings.epochs, retrain_epochs=settings.retrain_epochs,
+                       seed=settings.seed)
+
+    def progress(desc: str):
+        say(f"{desc}: initial model trained, pruning")
+        return None
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = prune_session(session, list(settings.models), settings.method, ps, out,
+                            with_tq=settings.tq, constraints=settings.select,
+                            minimize=settings.minimize, progress=progress)
+    _sort_warnings(caught, out / "warnings.log", say)
+    if run.partial:
+        raise KeyboardInterrupt
+    if run.selection_error:
+        raise ConfigError(f"selection: {run.selection_error}")
+    sel = run.report["selection"]
+    chosen = _candidate_of(run.report, sel["chosen"])
+    cand = run.report["candidates"][chosen]
+    return Pruned(run.report, run.out, chosen, Path(cand["artifacts"]["initial"]), Path(sel["path"]))
+
+
+def _candidate_of(report: dict, model_name: str) -> str:
+    """The candidate whose pruned model is `model_name` (<label>-<method>[-tq])."""
+    method = report["method"]
+    for label in report["candidates"]:
+        if model_name in (f"{label}-{method}", f"{label}-{method}-tq"):
+            return label
+    raise ConfigError(f"selected model {model_name!r} is none of the candidates "
+                      f"{sorted(report['candidates'])}")
+
+
+def _sort_warnings(caught: list, log: Path, say: Callable[[str], None]) -> None:
+    """Our warnings (raised from neurogrs code) are shown; third-party ones are logged."""
+    others = []
+    for w in caught:
+        text = str(w.message)
+        if "neurogrs" in str(w.filename) or "/pruning/" in str(w.filename):
+            say(f"note: {text}")
+        else:
+            others.append(f"{w.category.__name__}: {text} ({w.filename}:{w.lineno})")
+    if others:
+        log.write_text("\n".join(others) + "\n")
+
+
+def held_out_range(session: Session, settings: DemoSettings) -> tuple[int, int]:
+    """(first frame, count) of the test part the prune run reported on: the blocked split's
+    last 10 %, one contiguous range (the demo's split has one block)."""
+    from neurogrs.pruning.settings import PruneSettings
+    from neurogrs.splits import SplitConfig, make_split
+
+    ps = PruneSettings(seed=settings.seed)
+    with warnings.catch_warnings():  # the prune stage warns about the split, once
+        warnings.simplefilter("ignore")
+        split = make_split(session.labels, SplitConfig(mode=ps.split, blocks=ps.blocks),
+                           np.random.default_rng(ps.seed))
+    test = split.test
+    if not np.array_equal(test, np.arange(test[0], test[0] + test.size)):
+        raise ConfigError("the test part is not one contiguous range (split with one block expected)")
+    return int(test[0]), int(test.size)
+
+
+def build_c(artifact: Path, out: Path) -> str:
+    """Generate and compile the C library of `artifact` (what `neurogrs codegen` does)."""
+    from neurogrs.codegen import generate_library
+
+    return str(generate_library(artifact, out))
+
+
+def time_engine(artifact: Path, engine: str, frames: np.ndarray, n: int) -> dict:
+    """Per-frame latency (µs) of `engine` on `artifact`, in this process, one call per frame
+    over `n` frames (the test frames repeated), as `neurogrs bench inference` times them."""
+    from neurogrs.bench.inference import time_calls
+    from neurogrs.inference import load_engine
+
+    eng = load_engine(artifact, engine)
+    try:
+        xs = np.ascontiguousarray(np.resize(frames, (n, frames.shape[1])), dtype=np.float32)
+        for f in xs[:50]:  # warm up
+            eng.predict(f)
+        ns = time_calls(eng.predict, xs)
+    finally:
+        close = getattr(eng, "close", None)
+        if close is not None:
+            close()
+    return {"engine": engine, "frames": n, "median_us": float(np.median(ns)) / 1e3,
+            "p99_us": float(np.percentile(ns, 99)) / 1e3}

@@ -19,7 +19,8 @@ table and write report.html (self-contained, opens offline) and results.json."""
 _EPILOG = """\
 example:
   neurogrs demo --out demo-out
-  neurogrs demo --session ../shared/data/nelpy_linear_track/nelpy_linear_track.npz --out nelpy-demo
+  neurogrs demo --session ../shared/data/nelpy_linear_track/nelpy_linear_track.npz --blocks 5 \\
+      --out nelpy-demo
 """
 
 
@@ -38,6 +39,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=dv["frames"],
                    help=f"simulated frames (default {dv['frames']})")
     p.add_argument("--seed", type=int, default=dv["seed"], help=f"seed (default {dv['seed']})")
+    p.add_argument("--blocks", type=int, default=dv["blocks"], metavar="K",
+                   help=f"blocked split over K chunks, each 8:1:1 forward in time (default "
+                        f"{dv['blocks']}; K > 1 when the labels come in long runs)")
     p.add_argument("--models", default=",".join(dv["models"]), metavar="M1,M2",
                    help=f"candidate models (default {','.join(dv['models'])})")
     p.add_argument("--method", default=dv["method"],
@@ -74,7 +78,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
 def settings_from_args(args: argparse.Namespace):
     from neurogrs.demo.settings import DemoSettings
 
-    return DemoSettings(out=args.out, neurons=args.neurons, frames=args.frames, seed=args.seed,
+    return DemoSettings(out=args.out, neurons=args.neurons, frames=args.frames, seed=args.seed, blocks=args.blocks,
                         models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
                         method=args.method, tq=not args.no_tq, epochs=args.epochs,
                         retrain_epochs=args.retrain_epochs, select=args.select or None,

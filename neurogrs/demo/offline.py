@@ -3,6 +3,7 @@ prune, TQ, select), the C library of the selected model, per-frame timing of the
 """
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from neurogrs.demo.settings import DemoSettings
 from neurogrs.errors import ConfigError
 from neurogrs.session import Session
 
-__all__ = ["simulate", "prune", "held_out_range", "build_c", "time_engine", "Pruned"]
+__all__ = ["simulate", "prune", "prune_settings", "held_out", "build_c", "time_engine", "Pruned"]
 
 
 def simulate(settings: DemoSettings) -> Session:
@@ -37,13 +38,15 @@ def prune(session: Session, settings: DemoSettings, out: Path,
     """`prune_session` with the demo's settings; TensorFlow's and Keras' warnings are kept
     in out/warnings.log instead of the terminal (ours are shown)."""
     from neurogrs.pruning.pipeline import prune_session
-    from neurogrs.pruning.settings import PruneSettings
 
-    ps = PruneSettings(initial_epochs=settings.epochs, retrain_epochs=settings.retrain_epochs,
-                       seed=settings.seed)
+    ps = prune_settings(settings)
 
     def progress(desc: str):
         say(f"{desc}: initial model trained, pruning")
+        if sys.stderr.isatty():  # a transient bar per iteration on a terminal
+            from neurogrs.pruning.progress import PruneProgress
+
+            return PruneProgress(desc)
         return None
 
     with warnings.catch_warnings(record=True) as caught:
@@ -52,6 +55,14 @@ def prune(session: Session, settings: DemoSettings, out: Path,
                             with_tq=settings.tq, constraints=settings.select,
                             minimize=settings.minimize, progress=progress)
     _sort_warnings(caught, out / "warnings.log", say)
+    for label, cand in run.report["candidates"].items():
+        search = cand.get("search") or {}
+        final = cand.get("tq") or cand.get("pruned") or cand["initial"]
+        say(f"{label}: {len(search.get('trajectory', [])) - 1} iterations, "
+            f"{search.get('retrainings', 0)} fine-tunings in {search.get('seconds', 0):.1f} s; "
+            f"params {cand['initial']['params']:,} -> {final['params']:,} "
+            f"(non-zero {final['nonzero_params']:,}), val {final['val']['metric']:.3f} "
+            f"(initial {cand['initial']['val']['metric']:.3f})")
     if run.partial:
         raise KeyboardInterrupt
     if run.selection_error:
@@ -85,21 +96,24 @@ def _sort_warnings(caught: list, log: Path, say: Callable[[str], None]) -> None:
         log.write_text("\n".join(others) + "\n")
 
 
-def held_out_range(session: Session, settings: DemoSettings) -> tuple[int, int]:
-    """(first frame, count) of the test part the prune run reported on: the blocked split's
-    last 10 %, one contiguous range (the demo's split has one block)."""
-    from neurogrs.pruning.settings import PruneSettings
+def held_out(session: Session, settings: DemoSettings) -> np.ndarray:
+    """Frame indices of the test part the prune run reported on (the blocked split's last
+    10 % of each of `settings.blocks` chunks), sorted."""
     from neurogrs.splits import SplitConfig, make_split
 
-    ps = PruneSettings(seed=settings.seed)
+    ps = prune_settings(settings)
     with warnings.catch_warnings():  # the prune stage warns about the split, once
         warnings.simplefilter("ignore")
         split = make_split(session.labels, SplitConfig(mode=ps.split, blocks=ps.blocks),
                            np.random.default_rng(ps.seed))
-    test = split.test
-    if not np.array_equal(test, np.arange(test[0], test[0] + test.size)):
-        raise ConfigError("the test part is not one contiguous range (split with one block expected)")
-    return int(test[0]), int(test.size)
+    return split.test
+
+
+def prune_settings(settings: DemoSettings):
+    from neurogrs.pruning.settings import PruneSettings
+
+    return PruneSettings(initial_epochs=settings.epochs, retrain_epochs=settings.retrain_epochs,
+                         seed=settings.seed, blocks=settings.blocks)
 
 
 def build_c(artifact: Path, out: Path) -> str:

@@ -99,7 +99,7 @@ def write_plots(r: dict, predictions: list[dict], labels: np.ndarray, label_name
     pred = np.array([p["label"] for p in predictions], dtype=np.int64)
     fig, ax = plt.subplots(figsize=(9, 3.4))
     if seq.size:
-        t = seq / r["fs"]
+        t = seq / r["fs"] if r["seq_is_frame_index"] else seq
         truth = labels[seq % labels.size]
         ax.step(t, truth, where="post", color="k", lw=1.2, label="recorded label")
         wrong = pred != truth
@@ -108,8 +108,9 @@ def write_plots(r: dict, predictions: list[dict], labels: np.ndarray, label_name
         k = int(max(truth.max(), pred.max())) + 1
         ax.set_yticks(range(k))
         ax.set_yticklabels([str(label_names[i]) if i < len(label_names) else str(i) for i in range(k)])
-        ax.legend(fontsize=8, loc="upper right")
-    ax.set_xlabel("session time (s)")
+        ax.set_ylim(-0.5, k - 0.2)
+        ax.legend(fontsize=8, loc="center right")
+    ax.set_xlabel("session time (s)" if r["seq_is_frame_index"] else "held-out frame (test blocks in order)")
     ax.set_title("online predictions against the recorded labels (held-out part)")
     fig.tight_layout()
     out["predictions"] = plots / "predictions.png"

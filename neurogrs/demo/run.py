@@ -18,6 +18,7 @@ from neurogrs.demo import offline, report
 from neurogrs.demo.online import run_online
 from neurogrs.demo.settings import DemoSettings
 from neurogrs.errors import TransportError
+from neurogrs.formats import load_session
 from neurogrs.session import Session
 
 __all__ = ["run_demo", "STAGES"]
@@ -54,6 +55,23 @@ def _final(report_: dict, chosen: str) -> tuple[dict, str]:
     return cand["pruned"], report_["method"]
 
 
+def _held_out_file(session: Session, session_file: Path, settings: DemoSettings,
+                   out: Path) -> tuple[Path, int, int, str]:
+    """What replay sends: (file, first frame, count, description). A contiguous test part
+    is replayed from the session itself (seq = frame index); a test part over several
+    blocks is written as held_out.npz (its frames in order) and replayed whole."""
+    from neurogrs.formats import save_session
+
+    test = offline.held_out(session, settings)
+    if np.array_equal(test, np.arange(test[0], test[0] + test.size)):
+        return session_file, int(test[0]), int(test.size), f"frames {test[0]}..{test[-1]}"
+    held = Session(session.traces[test], session.labels[test], session.fs,
+                   meta={**session.meta, "held_out_of": str(session_file)})
+    path = save_session(held, out / "held_out.npz")
+    return path, 0, int(test.size), (f"{test.size} frames in {settings.blocks} blocks -> {path} "
+                                     "(replayed whole)")
+
+
 def run_demo(settings: DemoSettings, session: Session | None = None, session_text: str | None = None,
              echo: Callable[[str], None] = print) -> dict:
     """Run every stage; returns the results (also in out/results.json). `session` None:
@@ -70,8 +88,9 @@ def run_demo(settings: DemoSettings, session: Session | None = None, session_tex
         from neurogrs.formats import save_session
 
         session_file = save_session(session, out / "session.npz")
-        start, count = offline.held_out_range(session, settings)
-        st.say(f"{session_text} -> {session_file}; held-out test part: frames {start}..{start + count - 1}")
+        replay_file, start, count, test_text = _held_out_file(session, session_file, settings, out)
+        st.say(f"{session_text} -> {session_file}")
+        st.say(f"held-out test part: {test_text}")
 
     with st.stage("prune", f"train {', '.join(settings.models)} ({settings.epochs} epochs), prune "
                            f"({settings.method.upper()}{' + TQ' if settings.tq else ''}, fine-tuning "
@@ -84,7 +103,8 @@ def run_demo(settings: DemoSettings, session: Session | None = None, session_tex
     with st.stage("codegen", "generate and compile the C library of the selected model"):
         st.say(offline.build_c(pruned.selected, out / "selected_c").splitlines()[0])
 
-    test_frames = session.traces[start:start + count]
+    replayed = load_session(replay_file)
+    test_frames = replayed.traces[start:start + count]
     with st.stage("timing", f"per-frame inference in the C engine, original and pruned "
                             f"({settings.timing_frames:,} frames each, in process)"):
         us = {"original": offline.time_engine(pruned.initial, "c", test_frames, settings.timing_frames),
@@ -93,7 +113,7 @@ def run_demo(settings: DemoSettings, session: Session | None = None, session_tex
 
     with st.stage("online", f"serve ({settings.engine} engine, loopback, free ports), listen, replay "
                             f"the {count} held-out frames (--credit {settings.credit})"):
-        online = run_online(pruned.selected, session_file, start, count, settings)
+        online = run_online(pruned.selected, replay_file, start, count, settings)
         acc = online.accounting()
         st.say(f"{acc['answered']} answered at {online.replay['rate_fps']:,.0f} frames/s")
         if not acc["holds"]:
@@ -106,6 +126,7 @@ def run_demo(settings: DemoSettings, session: Session | None = None, session_tex
             "session_text": session_text, "models": list(settings.models),
             "method": settings.method, "tq": settings.tq, "chosen": pruned.chosen,
             "pruned_label": f"{pruned.chosen} {stage_label}", "fs": session.fs,
+            "seq_is_frame_index": replay_file == session_file,
             "sizes": {"original": {k: initial[k] for k in keys}, "pruned": {k: final[k] for k in keys}},
             "inference_us": us,
             "offline": {"accuracy": final["test"]["accuracy"],
@@ -125,7 +146,7 @@ def run_demo(settings: DemoSettings, session: Session | None = None, session_tex
                               "(the paper: 50) to keep the run short; blocked split 8:1:1, "
                               "decisions on the validation part, accuracy reported on the test part."),
         }
-        plots = report.write_plots(r, online.predictions, session.labels,
+        plots = report.write_plots(r, online.predictions, replayed.labels,
                                    list(session.meta.get("label_names") or []), out / "plots")
         method = pruned.report["method"]
         trajectories = [out / "plots" / f"{m}_{method}.png" for m in pruned.report["candidates"]]

@@ -32,6 +32,7 @@ class DemoSettings:
     neurons: int = 273  # simulated session (ignored with a session file)
     frames: int = 3000
     seed: int = 0
+    blocks: int = 1  # blocked split over K chunks (a session whose classes come in long runs: K > 1)
     models: tuple[str, ...] = DEFAULT_MODELS
     method: str = DEFAULT_METHOD
     tq: bool = True
@@ -52,6 +53,7 @@ class DemoSettings:
         _int("neurons", self.neurons, 2, 100_000)
         _int("frames", self.frames, 100, 10_000_000)
         _int("seed", self.seed, 0, 2**63 - 1)
+        _int("blocks", self.blocks, 1, 10_000)
         _int("epochs", self.epochs, 1, 100_000)
         _int("retrain_epochs", self.retrain_epochs, 1, 100_000)
         _int("credit", self.credit, 1, 1 << 16)

@@ -52,6 +52,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retrain-epochs", type=int, default=dv["retrain_epochs"],
                    help=f"fine-tuning epochs per pruning candidate (default {dv['retrain_epochs']}; "
                         "the paper: 50)")
+    p.add_argument("--max-iterations", type=int, default=dv["max_iterations"], metavar="N",
+                   help=f"stop each candidate's search after N iterations (default "
+                        f"{dv['max_iterations']}; 0: no bound, the method's own stopping rule)")
     p.add_argument("--select", default=dv["select"],
                    help=f"selection constraints (default {dv['select']!r})")
     p.add_argument("--minimize", default=dv["minimize"],
@@ -81,7 +84,8 @@ def settings_from_args(args: argparse.Namespace):
     return DemoSettings(out=args.out, neurons=args.neurons, frames=args.frames, seed=args.seed, blocks=args.blocks,
                         models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
                         method=args.method, tq=not args.no_tq, epochs=args.epochs,
-                        retrain_epochs=args.retrain_epochs, select=args.select or None,
+                        retrain_epochs=args.retrain_epochs,
+                        max_iterations=args.max_iterations or None, select=args.select or None,
                         minimize=args.minimize or None, engine=args.engine, credit=args.credit,
                         deadline_ms=args.deadline_ms, timing_frames=args.timing_frames)
 

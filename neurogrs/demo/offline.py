@@ -58,7 +58,9 @@ def prune(session: Session, settings: DemoSettings, out: Path,
     for label, cand in run.report["candidates"].items():
         search = cand.get("search") or {}
         final = cand.get("tq") or cand.get("pruned") or cand["initial"]
-        say(f"{label}: {len(search.get('trajectory', [])) - 1} iterations, "
+        n = len(search.get("trajectory", [])) - 1
+        capped = " (the cap)" if n == settings.max_iterations else ""
+        say(f"{label}: {n} iterations{capped}, "
             f"{search.get('retrainings', 0)} fine-tunings in {search.get('seconds', 0):.1f} s; "
             f"params {cand['initial']['params']:,} -> {final['params']:,} "
             f"(non-zero {final['nonzero_params']:,}), val {final['val']['metric']:.3f} "
@@ -113,7 +115,8 @@ def prune_settings(settings: DemoSettings):
     from neurogrs.pruning.settings import PruneSettings
 
     return PruneSettings(initial_epochs=settings.epochs, retrain_epochs=settings.retrain_epochs,
-                         seed=settings.seed, blocks=settings.blocks)
+                         seed=settings.seed, blocks=settings.blocks,
+                         max_iterations=settings.max_iterations)
 
 
 def build_c(artifact: Path, out: Path) -> str:

@@ -55,6 +55,12 @@ def _final(report_: dict, chosen: str) -> tuple[dict, str]:
     return cand["pruned"], report_["method"]
 
 
+def _cap(settings: DemoSettings) -> str:
+    if settings.max_iterations is None:
+        return "searches run to their own stopping rule"
+    return f"at most {settings.max_iterations} iterations per search"
+
+
 def _held_out_file(session: Session, session_file: Path, settings: DemoSettings,
                    out: Path) -> tuple[Path, int, int, str]:
     """What replay sends: (file, first frame, count, description). A contiguous test part
@@ -94,7 +100,8 @@ def run_demo(settings: DemoSettings, session: Session | None = None, session_tex
 
     with st.stage("prune", f"train {', '.join(settings.models)} ({settings.epochs} epochs), prune "
                            f"({settings.method.upper()}{' + TQ' if settings.tq else ''}, fine-tuning "
-                           f"{settings.retrain_epochs} epochs per candidate), select"):
+                           f"{settings.retrain_epochs} epochs per candidate, "
+                           f"{_cap(settings)}), select"):
         pruned = offline.prune(session, settings, out, st.say)
         final, stage_label = _final(pruned.report, pruned.chosen)
         st.say(f"selected {pruned.chosen} {stage_label} ({pruned.report['selection'].get('constraints') or 'no constraint'}"
@@ -143,8 +150,9 @@ def run_demo(settings: DemoSettings, session: Session | None = None, session_tex
             "settings": settings.to_dict(),
             "settings_note": (f"Demo settings: initial training {settings.epochs} epochs; "
                               f"fine-tuning {settings.retrain_epochs} epochs per pruning candidate "
-                              "(the paper: 50) to keep the run short; blocked split 8:1:1, "
-                              "decisions on the validation part, accuracy reported on the test part."),
+                              f"(the paper: 50) and {_cap(settings)}, to keep the run short; "
+                              f"blocked split 8:1:1 over {settings.blocks} block(s), decisions on "
+                              "the validation part, accuracy reported on the test part."),
         }
         plots = report.write_plots(r, online.predictions, replayed.labels,
                                    list(session.meta.get("label_names") or []), out / "plots")
@@ -162,6 +170,7 @@ def run_demo(settings: DemoSettings, session: Session | None = None, session_tex
     echo("")
     echo(report.format_table(r))
     echo("")
+    echo(r["settings_note"])
     echo(f"report  {html_path} (self-contained, opens offline)")
     echo(f"outputs {out}/: session.npz, <model>/initial|{method}|{method}-tq, selected/, "
          "selected_c/, report.json, results.json, plots/")

@@ -25,8 +25,10 @@ def _int(name: str, v, lo: int, hi: int) -> None:
 @dataclass(frozen=True)
 class DemoSettings:
     """Every knob of the demo. The defaults are the `make demo` run: a simulated 273-neuron,
-    3,000-frame session, four candidates, paper training (150 epochs), fine-tuning shortened
-    to `retrain_epochs` so the whole run stays under 5 minutes on a 2-core machine."""
+    3,000-frame session, four candidates, paper training (150 epochs); fine-tuning shortened
+    to `retrain_epochs` and each search bounded to `max_iterations` (GRS removes one unit
+    per iteration: cnn1's ~80 iterations alone take minutes here) so the whole run stays
+    under 5 minutes on a shared 2-core machine."""
 
     out: str = "demo-out"
     neurons: int = 273  # simulated session (ignored with a session file)
@@ -37,7 +39,8 @@ class DemoSettings:
     method: str = DEFAULT_METHOD
     tq: bool = True
     epochs: int = 150  # initial training (the paper's)
-    retrain_epochs: int = 5  # fine-tuning epochs per pruning candidate (paper: 50)
+    retrain_epochs: int = 2  # fine-tuning epochs per pruning candidate (paper: 50)
+    max_iterations: int | None = 30  # per candidate's search (None: its own stopping rule)
     select: str | None = DEFAULT_SELECT
     minimize: str | None = DEFAULT_MINIMIZE
     engine: str = "c"  # the service's engine
@@ -56,6 +59,8 @@ class DemoSettings:
         _int("blocks", self.blocks, 1, 10_000)
         _int("epochs", self.epochs, 1, 100_000)
         _int("retrain_epochs", self.retrain_epochs, 1, 100_000)
+        if self.max_iterations is not None:
+            _int("max_iterations", self.max_iterations, 1, 10_000_000)
         _int("credit", self.credit, 1, 1 << 16)
         _int("timing_frames", self.timing_frames, 10, 10_000_000)
         if not self.models or not all(isinstance(m, str) and m for m in self.models):

@@ -47,6 +47,8 @@ def format_table(r: dict) -> str:
         f"{us['pruned']['median_us']:>13.2f} µs"
         f"{_pct(us['pruned']['median_us'], us['original']['median_us']):>10}",
         f"{'test accuracy (offline)':{w}}{off['original_accuracy']:>16.3f}{off['accuracy']:>16.3f}",
+        f"  (inference: median of {us['pruned']['frames']:,} calls from Python, in this process; "
+        "for models this small the call overhead dominates)",
         "",
         f"online: {r['service_engine']} engine service, replay --credit {r['credit']} "
         f"of the {acc['sent']} held-out frames",

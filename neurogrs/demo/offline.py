@@ -87,15 +87,16 @@ def _candidate_of(report: dict, model_name: str) -> str:
 
 def _sort_warnings(caught: list, log: Path, say: Callable[[str], None]) -> None:
     """Our warnings (raised from neurogrs code) are shown; third-party ones are logged."""
-    others = []
+    others: dict[str, int] = {}
     for w in caught:
         text = str(w.message)
         if "neurogrs" in str(w.filename) or "/pruning/" in str(w.filename):
             say(f"note: {text}")
         else:
-            others.append(f"{w.category.__name__}: {text} ({w.filename}:{w.lineno})")
+            line = f"{w.category.__name__}: {text} ({w.filename}:{w.lineno})"
+            others[line] = others.get(line, 0) + 1
     if others:
-        log.write_text("\n".join(others) + "\n")
+        log.write_text("".join(f"{n}x {line}\n" for line, n in others.items()))
 
 
 def held_out(session: Session, settings: DemoSettings) -> np.ndarray:

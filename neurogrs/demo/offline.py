@@ -85,12 +85,22 @@ def _candidate_of(report: dict, model_name: str) -> str:
                       f"{sorted(report['candidates'])}")
 
 
+def _our_dirs() -> tuple[str, ...]:
+    import neurogrs
+    import neurogrs.pruning
+
+    return tuple(str(Path(m.__file__).parent) + "/" for m in (neurogrs, neurogrs.pruning))
+
+
+_OURS = _our_dirs()
+
+
 def _sort_warnings(caught: list, log: Path, say: Callable[[str], None]) -> None:
     """Our warnings (raised from neurogrs code) are shown; third-party ones are logged."""
     others: dict[str, int] = {}
     for w in caught:
         text = str(w.message)
-        if "neurogrs" in str(w.filename) or "/pruning/" in str(w.filename):
+        if str(w.filename).startswith(_OURS):
             say(f"note: {text}")
         else:
             line = f"{w.category.__name__}: {text} ({w.filename}:{w.lineno})"

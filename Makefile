@@ -9,7 +9,9 @@ PYTEST_ARGS ?=
 .PHONY: all install demo test test-fast bench clean help
 
 help:
-	@echo "make demo   - set up .venv, simulate a 273-neuron session, train nn1, export an artifact + C library"
+	@echo "make demo   - set up .venv, then the whole product on a simulated 273-neuron session:"
+	@echo "              train nn1/nn2/cnn1/cnn2, prune + TQ, select, C library, serve, replay, listen,"
+	@echo "              a final table and $(DEMO)/report.html"
 	@echo "make test   - set up .venv and run the whole test suite (slow-marked tests included)"
 	@echo "make bench  - inference and service benchmarks (side by side, ratios)"
 	@echo "make clean  - remove .venv and outputs"
@@ -24,7 +26,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m neurogrs.demo --out $(DEMO)
+	$(BIN)/neurogrs demo --out $(DEMO)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -34,9 +36,10 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
-	$(BIN)/python -m neurogrs.demo --out $(DEMO) --no-codegen --quiet
-	$(BIN)/neurogrs bench inference $(DEMO)/nn1
-	$(BIN)/neurogrs bench service $(DEMO)/nn1 --engine c
+	$(BIN)/neurogrs simulate $(DEMO)/bench-session.npz --neurons 273 --seed 0
+	$(BIN)/neurogrs train $(DEMO)/bench-session.npz --model nn1 --out $(DEMO)/bench-nn1 --quiet
+	$(BIN)/neurogrs bench inference $(DEMO)/bench-nn1
+	$(BIN)/neurogrs bench service $(DEMO)/bench-nn1 --engine c
 
 clean:
 	rm -rf $(VENV) $(DEMO) build *.egg-info

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "neurogrs.stream.cli",  # serve, listen, dashboard, keys
     "neurogrs.replay.cli",  # replay
     "neurogrs.bench.cli",  # bench inference, bench service
+    "neurogrs.demo.cli",  # demo
 )
 
 

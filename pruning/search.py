@@ -162,7 +162,7 @@ def run_search(
     partial = False
     iteration = 0
     try:
-        while True:
+        while settings.max_iterations is None or iteration < settings.max_iterations:
             proposals = propose(search)
             if not proposals:
                 break

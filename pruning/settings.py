@@ -60,6 +60,9 @@ class PruneSettings:
     initial_epochs: int = 150  # training of the initial models
     split: str = "blocked"
     blocks: int = 1
+    # stop a structured search after this many iterations (None: until its own stopping
+    # rule); the accepted model so far is the result (e.g. the demo's bounded run time)
+    max_iterations: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("tau_s", "tau_t", "tau_q"):
@@ -75,6 +78,8 @@ class PruneSettings:
         _number("decimals", self.decimals, 0, 8, integer=True)
         _number("seed", self.seed, 0, 2**63 - 1, integer=True)
         _number("blocks", self.blocks, 1, 10_000, integer=True)
+        if self.max_iterations is not None:
+            _number("max_iterations", self.max_iterations, 1, 10_000_000, integer=True)
         if self.metric not in METRICS:
             raise ConfigError(f"metric must be one of {METRICS}, got {self.metric!r}")
         if self.split not in SPLITS:

@@ -45,7 +45,25 @@ def register(sub: "argparse._SubParsersAction") -> None:
                                      "(default: wait as long as it takes)")
     p.add_argument("--curve", metavar="DIR", help="CURVE keys directory (client key)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_credit_options(p)
     p.set_defaults(func=_replay)
+
+
+def _add_credit_options(p: argparse.ArgumentParser) -> None:
+    from neurogrs.stream.transport import CLIENT_PREDICTIONS
+
+    g = p.add_argument_group("evaluate at full speed (credit-based flow control)")
+    g.add_argument("--credit", type=int, default=None, metavar="N",
+                   help="at most N frames in flight: send the next frame when a prediction or "
+                        "error report for an earlier one arrives (1: lockstep, every frame "
+                        "answered even under the service's 'latest' policy); replaces "
+                        "--speed pacing; the report gives frames/s reached (default off)")
+    g.add_argument("--predictions", default=CLIENT_PREDICTIONS,
+                   help="the service's prediction endpoint, read with --credit "
+                        f"(default {CLIENT_PREDICTIONS})")
+    g.add_argument("--answer-timeout", type=float, default=10.0, metavar="S",
+                   help="with --credit: stop (exit 2) when nothing comes back for S seconds "
+                        "with frames in flight (default 10)")
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -53,6 +71,7 @@ def _replay(args: argparse.Namespace) -> int:
 
     from neurogrs.replay.player import Player, ReplayConfig, default_session_name, load_session_file
 
+    _credit_settings(args)  # refuse bad options before reading the session
     session = load_session_file(args.session)
     cfg = ReplayConfig(frames=args.frames,
                        session_name=args.session_name or default_session_name(args.session),
@@ -67,11 +86,35 @@ def _replay(args: argparse.Namespace) -> int:
         print(json.dumps({"event": "waiting", "topic": f"frame.{cfg.session_name}",
                           "endpoint": player.endpoint, "timeout_s": cfg.subscriber_timeout_s}),
               file=sys.stderr, flush=True)
-        player.wait_for_subscriber()
-        report = player.play(progress=not args.no_progress and sys.stderr.isatty())
+        if args.credit is not None:
+            report = _play_credit(player, args)
+        else:
+            player.wait_for_subscriber()
+            report = player.play(progress=not args.no_progress and sys.stderr.isatty())
     finally:
         player.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print(json.dumps({"event": "done", **report.to_dict()}), flush=True)
     return 0
+
+
+def _credit_settings(args: argparse.Namespace):
+    """CreditSettings from --credit/--predictions/--answer-timeout, or None without --credit."""
+    if args.credit is None:
+        return None
+    from neurogrs.errors import ConfigError
+    from neurogrs.replay.credit import CreditSettings
+
+    if args.speed != 1.0:
+        raise ConfigError("--credit paces frames by the service's answers: --speed does not apply")
+    return CreditSettings(credit=args.credit, predictions=args.predictions,
+                          answer_timeout_s=args.answer_timeout,
+                          hello_timeout_s=args.wait_timeout)
+
+
+def _play_credit(player, args: argparse.Namespace):
+    from neurogrs.replay.credit import play_credit
+
+    return play_credit(player, _credit_settings(args),
+                       progress=not args.no_progress and sys.stderr.isatty())

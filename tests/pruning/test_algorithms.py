@@ -163,3 +163,24 @@ def test_grs_on_a_cnn_slices_to_the_same_function(small_session, small_split):
     assert 4 < r.retrainings < 8  # 2 candidates while both layers are above 30, then 1
     frames = data.val_frames[:40]
     np.testing.assert_allclose(forward(r.sliced, frames), forward(r.spec, frames), atol=1e-5)
+
+
+@pytest.mark.parametrize("method", [grs, rrs, nwm])
+def test_max_iterations_bounds_the_search(trained_nn1, method):
+    # tau_s 0.01 accepts everything: without the bound the search would run to the minimum
+    spec, data = trained_nn1
+    s = PruneSettings(retrain_epochs=1, tau_s=0.01, max_iterations=3)
+    r = method(spec, data, s, np.random.default_rng(0))
+    assert len(r.trajectory) == 4 and not r.partial  # iteration 0 + 3
+    assert r.sliced.structure() == r.trajectory[-1].structure
+    assert sum(r.sliced.structure()[:-1]) == 56 - 3
+
+
+def test_max_iterations_validated_and_round_trips():
+    from neurogrs.errors import ConfigError
+
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ConfigError, match="max_iterations"):
+            PruneSettings(max_iterations=bad)
+    s = PruneSettings(max_iterations=7)
+    assert PruneSettings.from_dict(s.to_dict()) == s

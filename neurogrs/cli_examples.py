@@ -28,6 +28,7 @@ EXAMPLES: dict[str, str] = {
     "dashboard": "neurogrs dashboard --session session.npz --artifact pruned/selected --port 8765",
     "keys": "neurogrs keys lab-keys",
     "replay": "neurogrs replay session.npz --speed 10",
+    "demo": "neurogrs demo --session session.npz --out demo-out",
     "bench": "neurogrs bench inference art/nn1",
     "bench inference": "neurogrs bench inference art/nn1 --no-peers",
     "bench service": "neurogrs bench service art/nn1 --engine c --soak-frames 0",

@@ -46,7 +46,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--curve", metavar="DIR", help="CURVE keys directory (client key)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_credit_options(p)
-    p.set_defaults(func=_replay)
+    p.set_defaults(func=_cmd_replay)
 
 
 def _add_credit_options(p: argparse.ArgumentParser) -> None:
@@ -66,7 +66,7 @@ def _add_credit_options(p: argparse.ArgumentParser) -> None:
                         "with frames in flight (default 10)")
 
 
-def _replay(args: argparse.Namespace) -> int:
+def _cmd_replay(args: argparse.Namespace) -> int:
     import signal
 
     from neurogrs.replay.player import Player, ReplayConfig, default_session_name, load_session_file

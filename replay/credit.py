@@ -152,7 +152,8 @@ def play_credit(player: Player, settings: CreditSettings, progress: bool = False
     T = player.traces.shape[0]
     total = cfg.max_frames if cfg.max_frames is not None else (None if cfg.loop else T - cfg.start)
     name = cfg.session_name
-    encode = P.FrameEncoder(name).encode
+    run = P.new_run()  # a new run id per play, as `Player.play` sends: a restart is seen at once
+    encode = P.FrameEncoder(name, run).encode
     window = _Window()
     sent = 0
     first = last = None
@@ -180,7 +181,7 @@ def play_credit(player: Player, settings: CreditSettings, progress: bool = False
                 bar.update(1)
             _collect(player, sub, window, 0, settings.answer_timeout_s)
             elapsed = (time.perf_counter_ns() - t0) / 1e9
-            end_sent = player._send(P.encode_end(name, seq, sent))
+            end_sent = player._send(P.encode_end(name, seq, sent, run=run))
         finally:
             bar.close()
     finally:

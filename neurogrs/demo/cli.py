@@ -25,7 +25,7 @@ example:
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    from neurogrs.data_cli import add_session_options
+    from neurogrs.cli_session import add_session_options
     from neurogrs.demo.settings import DemoSettings
 
     d = DemoSettings.__dataclass_fields__
@@ -75,7 +75,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
                        description=_DESCRIPTION, epilog=_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_arguments(p)
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=_cmd_demo)
 
 
 def settings_from_args(args: argparse.Namespace):
@@ -90,13 +90,13 @@ def settings_from_args(args: argparse.Namespace):
                         deadline_ms=args.deadline_ms, timing_frames=args.timing_frames)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def _cmd_demo(args: argparse.Namespace) -> int:
     from neurogrs.demo.run import run_demo
 
     settings = settings_from_args(args)  # refuse bad options before any work
     session = text = None
     if args.session is not None:
-        from neurogrs.data_cli import session_from_args
+        from neurogrs.cli_session import session_from_args
 
         session = session_from_args(args, args.session)
         text = (f"session {args.session}: {session.n_neurons} neurons x {session.n_frames:,} "
@@ -116,5 +116,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m neurogrs.demo", description=_DESCRIPTION,
                                 epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_arguments(p)
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=_cmd_demo)
     return dispatch(p.parse_args(argv))

@@ -82,6 +82,7 @@ class Responder:
         self.sub.subscribe(b"")
         self.hold_s, self.conflate, self.answer = hold_s, conflate, answer
         self.in_flight_seen: list[int] = []
+        self.runs: set = set()  # the run ids the frames carried
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -106,6 +107,7 @@ class Responder:
                 if parts[0].startswith(P.FRAME_PREFIX):
                     held.append(P.decode_frame(parts))
                     self.in_flight_seen.append(len(held))
+                    self.runs.add(held[-1].run)
             if held and self.answer:
                 time.sleep(self.hold_s)  # let the replayer fill its window
                 while self.sub.poll(0):  # (none may arrive: the window is full)
@@ -158,6 +160,9 @@ def test_window_never_exceeds_credit(ctx, credit):
     if credit == 4:  # the window was used, not just lockstep
         assert max(resp.in_flight_seen) == 4
     assert report.rate_fps > 0
+    # like `replay` without credit, every frame of one play carries one run id, so a
+    # service sees a replay started again as a restarted source at once
+    assert len(resp.runs) == 1 and None not in resp.runs
 
 
 def test_conflated_frames_give_their_credit_back(ctx):

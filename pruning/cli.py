@@ -135,6 +135,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    default=None, help="stop after phase 1 instead of finishing with exact GRS")
     add_session_options(p)
     p.set_defaults(func=cmd_prune)
+    from neurogrs.pruning.sweep_cli import register as register_sweep
+
+    register_sweep(sub)
 
 
 _FLAG_FIELDS = {"metric": "metric", "split": "split", "blocks": "blocks", "seed": "seed",

@@ -1,0 +1,20 @@
+"""One sweep job in its own process: a job as JSON on stdin, its result as JSON on stdout.
+
+`neurogrs.pruning.sweep.run_local` starts this with the threads pinned (`PINNED_ENV`).
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+from neurogrs.pruning.sweep import run_job_json
+
+
+def main() -> int:
+    result = run_job_json(sys.stdin.read())
+    sys.stdout.write("\n" + result + "\n")
+    return 0 if json.loads(result)["status"] == "ok" else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -26,6 +26,7 @@ demo: $(STAMP)
 	$(BIN)/python -m neurogrs.demo --out $(DEMO)
 
 test: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[ray]'  # the sweep's Ray test (else it skips)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

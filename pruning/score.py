@@ -9,12 +9,17 @@ batch axis ([K·B, ...], in chunks that bound the memory) through the layers abo
 metric comes from each candidate's confusion matrix through `metrics_from_confusion`, the
 function `decision_metric` uses, so a score equals `decision_metric` of that candidate's
 `zero_masked` model.
+
+The matrix products are small: BLAS runs them on one thread (threadpoolctl), measured
+3.5-4.5x faster than the default pool on the shared 2-core machine (nn1 at 1,000 neurons,
+152 candidates: 55 vs 250 ms per scoring).
 """
 from __future__ import annotations
 
 from typing import Sequence
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from neurogrs.evaluate import metrics_from_confusion
 from neurogrs.pruning.data import PruneData
@@ -58,6 +63,11 @@ class RemovalScorer:
     def score(self, spec: ModelSpec, masks: Masks,
               candidates: Sequence[tuple[int, int]]) -> np.ndarray:
         """One metric per (layer, unit) candidate, in the order given."""
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._score(spec, masks, candidates)
+
+    def _score(self, spec: ModelSpec, masks: Masks,
+               candidates: Sequence[tuple[int, int]]) -> np.ndarray:
         scores = np.empty(len(candidates), dtype=np.float64)
         by_layer: dict[int, list[int]] = {}
         for pos, (layer, _) in enumerate(candidates):

@@ -49,7 +49,7 @@ def _run(fn, name, spec, data, settings, seed):
 
 
 def run_seed(neurons: int, first_width: int, seed: int, settings: PruneSettings,
-             frames: int | None = None) -> dict:
+             frames: int | None = None, methods: tuple[str, ...] = ("jgrs", "grs")) -> dict:
     session = simulate_session(n_neurons=neurons, n_frames=frames, seed=seed)
     split = make_split(session.labels, SplitConfig(mode=settings.split, blocks=settings.blocks),
                        np.random.default_rng(seed))
@@ -62,7 +62,8 @@ def run_seed(neurons: int, first_width: int, seed: int, settings: PruneSettings,
     out = {"seed": seed, "neurons": neurons, "first_width": first_width,
            "initial_structure": spec.structure(), "initial_params": spec.count_params(),
            "train_seconds": round(time.perf_counter() - t0, 2), "runs": []}
-    for name, fn in (("jgrs", jgrs), ("grs", grs)):
+    for name in methods:
+        fn = {"jgrs": jgrs, "grs": grs}[name]
         out["runs"].append(_run(fn, name, spec, data, settings, seed))
         print(json.dumps(out["runs"][-1]), flush=True)
     return out
@@ -90,12 +91,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=None)
     p.add_argument("--seeds", default="0")
     p.add_argument("--config", default=None, help="PruneSettings TOML (default: paper's)")
+    p.add_argument("--methods", default="jgrs,grs", help="jgrs, grs or both (default)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     settings = PruneSettings.from_file(args.config)
-    seeds = [run_seed(args.neurons, args.first_width, int(s), settings, args.frames)
+    methods = tuple(m.strip() for m in args.methods.split(","))
+    seeds = [run_seed(args.neurons, args.first_width, int(s), settings, args.frames, methods)
              for s in args.seeds.split(",")]
-    result = {"settings": settings.to_dict(), "seeds": seeds, "summary": summary(seeds)}
+    both = set(methods) == {"jgrs", "grs"}
+    result = {"settings": settings.to_dict(), "seeds": seeds,
+              "summary": summary(seeds) if both else {}}
     print(json.dumps(result["summary"], indent=1))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))

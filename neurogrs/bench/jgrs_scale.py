@@ -76,8 +76,15 @@ def summary(seeds: list[dict]) -> dict:
     def pick(seed, method):
         return next(r for r in seed["runs"] if r["method"] == method)
 
+    def removed(method):  # hidden units removed, summed over seeds
+        return sum(sum(s["initial_structure"][:-1]) - sum(pick(s, method)["structure"][:-1])
+                   for s in seeds)
+
     ratios = [pick(s, "jgrs")["params"] / pick(s, "grs")["params"] for s in seeds]
+    per_unit = {m: total(m, "retrainings") / max(1, removed(m)) for m in ("grs", "jgrs")}
     return {"retrainings_grs_over_jgrs": total("grs", "retrainings") / total("jgrs", "retrainings"),
+            "units_removed": {m: removed(m) for m in ("grs", "jgrs")},
+            "retrainings_per_removed_unit": per_unit,
             "wall_grs_over_jgrs": total("grs", "seconds") / total("jgrs", "seconds"),
             "params_jgrs_over_grs_geomean": math.exp(np.mean(np.log(ratios))),
             "test_jgrs_minus_grs_mean": float(np.mean([pick(s, "jgrs")["test"]

@@ -2,6 +2,7 @@
 
     python -m neurogrs.bench.jgrs_scale --neurons 273 --seeds 0,1,2 --out scale-273.json
     python -m neurogrs.bench.jgrs_scale --neurons 1000 --first-width 128 --seeds 0
+    python -m neurogrs.bench.jgrs_scale --neurons 1000 --first-width 128 --score-timing
 
 Per seed: simulate a session (that seed), train nn1 (its first Dense layer `--first-width`
 units wide; 32 is the zoo's nn1) for the initial epochs, prune the same initial model with
@@ -69,6 +70,42 @@ def run_seed(neurons: int, first_width: int, seed: int, settings: PruneSettings,
     return out
 
 
+def score_timing(neurons: int, first_width: int, repeats: int = 5) -> dict:
+    """Seconds to score every unit of a fresh nn1 without retraining: stacked (the scorer)
+    versus one `decision_metric` forward per candidate (best of `repeats`)."""
+    from neurogrs.pruning.data import decision_metric
+    from neurogrs.pruning.score import RemovalScorer
+    from neurogrs.pruning.surgery import full_masks, prunable_layers, zero_masked
+
+    session = simulate_session(n_neurons=neurons, seed=0)
+    split = make_split(session.labels, SplitConfig(), np.random.default_rng(0))
+    spec = spec_from_blueprint(nn1_wide(first_width), neurons, np.random.default_rng(0))
+    data = prepare(session, split, spec)
+    masks = full_masks(spec)
+    cands = [(l, int(u)) for l in prunable_layers(spec) for u in np.flatnonzero(masks[l])]
+    scorer = RemovalScorer.for_spec(spec, data, "balanced_accuracy")
+
+    def one_by_one():
+        for layer, unit in cands:
+            m = {k: v.copy() for k, v in masks.items()}
+            m[layer][unit] = False
+            decision_metric(zero_masked(spec, m), data, "balanced_accuracy")
+
+    def best(fn):
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    stacked = best(lambda: scorer.score(spec, masks, cands))
+    single = best(one_by_one)
+    return {"neurons": neurons, "first_width": first_width, "candidates": len(cands),
+            "val_frames": int(data.y_val.size), "stacked_s": round(stacked, 4),
+            "one_forward_per_candidate_s": round(single, 4), "speedup": round(single / stacked, 1)}
+
+
 def summary(seeds: list[dict]) -> dict:
     def total(method, key):
         return sum(r[key] for s in seeds for r in s["runs"] if r["method"] == method)
@@ -99,8 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0")
     p.add_argument("--config", default=None, help="PruneSettings TOML (default: paper's)")
     p.add_argument("--methods", default="jgrs,grs", help="jgrs, grs or both (default)")
+    p.add_argument("--score-timing", action="store_true",
+                   help="only time the no-retrain scoring of every unit (stacked vs one by one)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
+    if args.score_timing:
+        print(json.dumps(score_timing(args.neurons, args.first_width)))
+        return 0
     settings = PruneSettings.from_file(args.config)
     methods = tuple(m.strip() for m in args.methods.split(","))
     seeds = [run_seed(args.neurons, args.first_width, int(s), settings, args.frames, methods)

@@ -23,7 +23,8 @@ a prototype measured (§8).
 
 Dropout during fine-tuning decays with k = units removed since M0 (a jump of J counts J).
 Each jump is one Step (`phase=1`): `tried` lists its removals in order, `scores` its one
-fine-tuned metric, `no_retrain_metric` the metric before fine-tuning. Ctrl-C returns the
+fine-tuned metric, `no_retrain_metric` the metric before fine-tuning, `layer`/`unit` its
+first removal. Ctrl-C returns the
 last accepted model with `partial=True`.
 """
 from __future__ import annotations

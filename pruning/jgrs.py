@@ -17,7 +17,8 @@ a prototype measured (§8).
     phase 1, rule "tolerance" (the variant): a jump goes on removing while the no-retrain
         metric stays ≥ τ_S · A0 and ends on the removal that falls below it; the jump is
         fine-tuned before it can be accepted (accepting never-retrained models overfits
-        D_V, §8). A rejected jump -> phase 2.
+        D_V, §8). A rejected jump of n removals is retried capped at n // 2 (the same
+        greedy path, shorter); a cap < 2 -> phase 2.
     phase 2: exact GRS (`pruning/grs.py` through the shared loop) from the accepted model,
         the same A0 and τ_S.
 
@@ -107,6 +108,7 @@ def _phase1(search: Search, data: PruneData, rng: np.random.Generator,
     scorer = RemovalScorer.for_spec(search.spec, data, s.metric)
     floor = s.tau_s * search.a0
     jump = first_jump(search)
+    retry: int | None = None  # tolerance rule: the cap on the jump after a rejection
     iteration = 0
     while True:
         room = _above_min(search, search.masks)
@@ -119,6 +121,8 @@ def _phase1(search: Search, data: PruneData, rng: np.random.Generator,
                 return
             removals, masks, no_retrain = greedy_jump(search, scorer, jump)
         else:
+            if retry is not None:
+                cap = min(cap, retry)
             removals, masks, no_retrain = greedy_jump(search, scorer, cap, floor)
         before = search.history[-1][0].metric
         iteration += 1
@@ -138,7 +142,8 @@ def _phase1(search: Search, data: PruneData, rng: np.random.Generator,
         if progress is not None:
             progress(step)
         if s.jgrs_rule == "tolerance":
-            if not accepted:
+            retry = None if accepted else len(removals) // s.jgrs_factor
+            if retry is not None and retry < 2:
                 return
         elif accepted and before - no_retrain < s.jgrs_delta:
             jump *= s.jgrs_factor

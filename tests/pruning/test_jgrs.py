@@ -135,12 +135,25 @@ def test_tolerance_variant_fine_tunes_before_accepting(trained_nn1):
     jumps = [st for st in r.trajectory if st.phase == 1]
     assert jumps and all(j.retrains == 1 for j in jumps)
     floor = s.tau_s * r.a0
+    cap = None
     for before, j in zip(r.trajectory, r.trajectory[1:]):
         if j.phase != 1:
+            assert cap is not None and cap < 2  # phase 2 only after a short rejected jump
             break
-        # a jump ends on its first no-retrain metric below the floor, or at the minimum
-        assert j.no_retrain_metric < floor or room(j, spec, 2) == 0 or not j.accepted
+        # a jump ends on its first no-retrain metric below the floor, at the minimum, or
+        # at the cap a rejection set (half the rejected jump)
+        assert (j.no_retrain_metric < floor or room(before, spec, 2) == len(j.tried)
+                or (cap is not None and len(j.tried) == cap))
+        assert cap is None or len(j.tried) <= cap
         assert j.accepted == (j.candidate_metric > floor)
+        cap = None if j.accepted else len(j.tried) // 2
+    strict = jgrs(spec, data, dataclasses.replace(s, tau_s=1.0), np.random.default_rng(1))
+    first, second = strict.trajectory[1:3]
+    assert not first.accepted and first.phase == 1  # rejected: retried on half of it
+    if len(first.tried) // 2 >= 2:
+        assert second.phase == 1 and second.tried == first.tried[:len(first.tried) // 2]
+    else:
+        assert second.phase == 2
     s_max = dataclasses.replace(s, jgrs_max_jump=3, tau_s=0.5)
     r2 = jgrs(spec, data, s_max, np.random.default_rng(1))
     assert all(len(j.tried) <= 3 for j in r2.trajectory[1:])

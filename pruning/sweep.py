@@ -50,6 +50,8 @@ PINNED_ENV = {name: "1" for name in (
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
     "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}
 
+CPU_ENV = "NEUROGRS_SWEEP_CPU"  # a local job binds itself to this CPU (--pin-cpus)
+
 _METHODS = ("grs", "rrs", "nwm", "jgrs")
 
 
@@ -149,7 +151,10 @@ def run_job(job: dict) -> dict:
     import time
 
     t0 = time.perf_counter()
-    base = {"id": job["id"], "job": job}
+    worker = {"host": os.uname().nodename, "pid": os.getpid(),
+              "cpus": sorted(os.sched_getaffinity(0)),
+              "threads_env": {k: os.environ.get(k) for k in PINNED_ENV}}
+    base = {"id": job["id"], "job": job, "worker": worker}
     try:
         from neurogrs.formats import load_session
         from neurogrs.pruning.pipeline import prune_session
@@ -226,10 +231,10 @@ Done = Callable[[dict], None]
 
 def _local_one(job: dict, cpu: int | None) -> dict:
     env = {**os.environ, **PINNED_ENV}
-    preexec = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+    if cpu is not None:  # the job binds itself (preexec_fn is unsafe with threads)
+        env[CPU_ENV] = str(cpu)
     proc = subprocess.run([sys.executable, "-m", "neurogrs.pruning.sweep_job"],
-                          input=json.dumps(job), capture_output=True, text=True, env=env,
-                          preexec_fn=preexec)
+                          input=json.dumps(job), capture_output=True, text=True, env=env)
     lines = proc.stdout.strip().splitlines()
     if lines:  # the job's own result, ok or error (exit status 1 for an error)
         try:

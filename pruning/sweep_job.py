@@ -5,12 +5,16 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
-from neurogrs.pruning.sweep import run_job_json
+from neurogrs.pruning.sweep import CPU_ENV, run_job_json
 
 
 def main() -> int:
+    cpu = os.environ.get(CPU_ENV)
+    if cpu is not None:
+        os.sched_setaffinity(0, {int(cpu)})
     result = run_job_json(sys.stdin.read())
     sys.stdout.write("\n" + result + "\n")
     return 0 if json.loads(result)["status"] == "ok" else 1

@@ -74,6 +74,8 @@ def test_local_pool_then_rerun_skips_done_jobs(session_dir, tmp_path, capsys):
     assert set(got) == {"s0-s__nn2__grs__t0.json", "s0-s__nn2__jgrs__t0.json"}
     for r in got.values():
         assert r["status"] == "ok" and r["retrainings"] >= 1
+        assert len(r["worker"]["cpus"]) == 1  # --pin-cpus: one CPU each
+        assert set(r["worker"]["threads_env"].values()) == {"1"}  # threads pinned
         assert r["pruned"]["params"] < r["initial"]["params"]
     # both methods pruned the same initial model (same trial seed)
     assert len({json.dumps(r["initial"]) for r in got.values()}) == 1
@@ -152,6 +154,7 @@ def test_ray_cluster(session_dir, tmp_path, capsys):
         got = results(out)
         assert set(got) == {"s0-s__nn2__grs__t0.json", "s0-s__nn2__jgrs__t0.json"}
         assert all(r["status"] == "ok" for r in got.values())
+        assert all(set(r["worker"]["threads_env"].values()) == {"1"} for r in got.values())
         assert "| nn2 | jgrs | 1 | 0 |" in proc.stdout
     finally:
         ray.shutdown()

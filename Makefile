@@ -29,6 +29,7 @@ demo: $(STAMP)
 	$(BIN)/neurogrs demo --out $(DEMO)
 
 test: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[ray]'  # the sweep's Ray test (else it skips)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

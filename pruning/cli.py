@@ -41,10 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = _defaults()
     p = sub.add_parser(
         "prune",
-        help="prune decoders (GRS, RRS, NWM; TQ) and select one design",
+        help="prune decoders (GRS, RRS, NWM, JGRS; TQ) and select one design",
         description=(
             "Train each candidate model on SESSION, prune it with GRS (greedy layer, random "
-            "unit), RRS (random layer) or NWM (natural order, smallest L1), optionally apply "
+            "unit), RRS (random layer), NWM (natural order, smallest L1) or JGRS (GRS with "
+            "jumps scored without retraining), optionally apply "
             "Stage T and Q (--tq), measure accuracy / FLOPs / parameters, and select one "
             "design. Decisions read the validation part only."
         ),
@@ -55,8 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models", default="nn1", metavar="M1,M2",
                    help="comma-separated zoo models (nn1, nn2, cnn1, cnn2) or .keras files "
                         "(default nn1)")
-    p.add_argument("--method", choices=("grs", "rrs", "nwm"), default="grs",
-                   help="structured pruning algorithm (default grs)")
+    p.add_argument("--method", choices=("grs", "rrs", "nwm", "jgrs"), default="grs",
+                   help="structured pruning algorithm (default grs; jgrs = GRS with jumps, "
+                        "our reconstruction, see docs/pruning.md)")
     p.add_argument("--tq", action="store_true",
                    help="then Stage T (threshold) and Stage Q (round), no retraining "
                         "(default off)")
@@ -108,8 +110,34 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"Stage T threshold step (default {d.theta_step})")
     s.add_argument("--decimals", type=int, default=None,
                    help=f"Stage Q first decimal places (default {d.decimals})")
+    j = p.add_argument_group("JGRS (--method jgrs; algorithms.md §8, our reconstruction)")
+    j.add_argument("--jgrs-rule", choices=("doubling", "tolerance"), default=None,
+                   help="phase 1 jumps: 'doubling' (J x2 after a cheap accepted jump, /2 "
+                        "otherwise) or 'tolerance' (remove while the no-retrain metric stays "
+                        f">= tau_s*A0) (default {d.jgrs_rule})")
+    j.add_argument("--jgrs-score", choices=("every_unit", "random_unit"), default=None,
+                   help="units a jump step scores without retraining: every active unit of "
+                        "every layer, or one random unit per layer "
+                        f"(default {d.jgrs_score})")
+    j.add_argument("--jgrs-j0", type=int, default=None,
+                   help="first jump size; 0 = max(2, round(FRACTION x units above the "
+                        f"minimum)) (default {d.jgrs_j0})")
+    j.add_argument("--jgrs-j0-fraction", type=float, default=None,
+                   help=f"FRACTION for the first jump size (default {d.jgrs_j0_fraction})")
+    j.add_argument("--jgrs-delta", type=float, default=None,
+                   help="J grows after an accepted jump whose no-retrain drop was below DELTA "
+                        f"(absolute) (default {d.jgrs_delta})")
+    j.add_argument("--jgrs-factor", type=int, default=None,
+                   help=f"J grows x FACTOR, shrinks // FACTOR (default {d.jgrs_factor})")
+    j.add_argument("--jgrs-max-jump", type=int, default=None,
+                   help=f"cap on one jump's removals, 0 = none (default {d.jgrs_max_jump})")
+    j.add_argument("--jgrs-no-phase2", dest="jgrs_phase2", action="store_const", const=False,
+                   default=None, help="stop after phase 1 instead of finishing with exact GRS")
     add_session_options(p)
     p.set_defaults(func=cmd_prune)
+    from neurogrs.pruning.sweep_cli import register as register_sweep
+
+    register_sweep(sub)
 
 
 _FLAG_FIELDS = {"metric": "metric", "split": "split", "blocks": "blocks", "seed": "seed",
@@ -117,7 +145,9 @@ _FLAG_FIELDS = {"metric": "metric", "split": "split", "blocks": "blocks", "seed"
                 "batch_size": "batch_size", "lr": "learning_rate",
                 "dropout_decay": "dropout_decay", "tau_s": "tau_s", "tau_t": "tau_t",
                 "tau_q": "tau_q", "min_units": "min_units", "theta": "theta",
-                "theta_step": "theta_step", "decimals": "decimals"}
+                "theta_step": "theta_step", "decimals": "decimals",
+                **{f: f for f in ("jgrs_rule", "jgrs_score", "jgrs_j0", "jgrs_j0_fraction",
+                                  "jgrs_delta", "jgrs_factor", "jgrs_max_jump", "jgrs_phase2")}}
 
 
 def settings_from_args(args: argparse.Namespace):

@@ -1,5 +1,5 @@
 """The NeuroGRS flow for one session (paper Fig. 1): per candidate model, train M_i,
-prune it (GRS, RRS or NWM; then TQ when asked), measure v_i, select one design.
+prune it (GRS, RRS, NWM or JGRS; then TQ when asked), measure v_i, select one design.
 
 Writes, under the output directory:
 
@@ -42,13 +42,14 @@ __all__ = ["METHODS", "PruneRun", "prune_session", "check_selection"]
 
 def _methods() -> dict[str, Callable]:
     from neurogrs.pruning.grs import grs
+    from neurogrs.pruning.jgrs import jgrs
     from neurogrs.pruning.nwm import nwm
     from neurogrs.pruning.rrs import rrs
 
-    return {"grs": grs, "rrs": rrs, "nwm": nwm}
+    return {"grs": grs, "rrs": rrs, "nwm": nwm, "jgrs": jgrs}
 
 
-METHODS = ("grs", "rrs", "nwm")
+METHODS = ("grs", "rrs", "nwm", "jgrs")
 
 
 @dataclass
@@ -139,7 +140,7 @@ class _Flow:
 
     def structured(self, label: str, spec: ModelSpec, data, initial: dict, cand: dict,
                    rng: np.random.Generator, callback):
-        """GRS / RRS / NWM, then the sliced artifact; returns (pruned spec, partial)."""
+        """GRS / RRS / NWM / JGRS, then the sliced artifact; returns (pruned spec, partial)."""
         result = _methods()[self.method](spec, data, self.settings, rng, callback)
         cand["search"] = result.to_dict()
         prov = {**self.provenance, "stage": self.method, "parent_hash": spec.content_hash(),

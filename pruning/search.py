@@ -29,7 +29,8 @@ from neurogrs.pruning.settings import PruneSettings
 from neurogrs.pruning.surgery import full_masks, prunable_layers, slice_masked, zero_masked
 from neurogrs.spec import ModelSpec
 
-__all__ = ["Step", "PruneResult", "Search", "run_search", "Proposer", "RejectRule"]
+__all__ = ["Step", "PruneResult", "Search", "run_search", "search_result", "Proposer",
+           "RejectRule"]
 
 Masks = dict[int, np.ndarray]
 
@@ -51,6 +52,8 @@ class Step:
     flops: int = 0
     tried: list[tuple[int, int]] = field(default_factory=list)  # every candidate (layer, unit)
     scores: list[float] = field(default_factory=list)  # their D_V metrics after fine-tuning
+    phase: int = 0  # JGRS: 1 = a jump (`tried` = its removals, in order), 2 = GRS; else 0
+    no_retrain_metric: float | None = None  # JGRS jump: D_V metric before fine-tuning
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,11 +96,15 @@ class Search:
 
     def __init__(self, spec: ModelSpec, settings: PruneSettings,
                  rng: np.random.Generator) -> None:
+        self.a0: float | None = None  # set by run_search, or by a method that resumes it
+        self.t0 = time.perf_counter()
+        self.dropout_offset = 0  # dropout decay k = iteration + this offset
         self.settings = settings
         self.rng = rng
         self.layers = prunable_layers(spec)  # natural order, input side first
         self.cursor = 0  # free for proposers that walk the layers (NWM)
         self.history: list[tuple[Step, ModelSpec, Masks]] = []
+        self.initial = spec
         self._start = (spec, full_masks(spec))
 
     @property
@@ -124,8 +131,10 @@ class Search:
 
     def record(self, spec: ModelSpec, masks: Masks, iteration: int, metric: float,
                accepted: bool, elapsed: float, tried: list[tuple[int, int]] = (),
-               scores: list[float] = (), best: int | None = None) -> Step:
-        """Append the iteration's step with the model accepted after it (atomically)."""
+               scores: list[float] = (), best: int | None = None, **extra) -> Step:
+        """Append the iteration's step with the model accepted after it (atomically).
+
+        `extra`: the optional Step fields (phase, no_retrain_metric)."""
         widths = _widths(masks)
         structure = [widths.get(i, l.kernel.shape[-1]) for i, l in spec.weighted_layers()]
         sliced = slice_masked(spec, masks)
@@ -133,7 +142,7 @@ class Search:
         step = Step(iteration, structure, metric,
                     scores[best] if best is not None else None, accepted, layer, unit,
                     len(scores), round(elapsed, 3), sliced.count_params(), sliced.count_flops(),
-                    [tuple(t) for t in tried], list(scores))
+                    [tuple(t) for t in tried], list(scores), **extra)
         self.history.append((step, spec, masks))
         return step
 
@@ -151,16 +160,28 @@ def run_search(
     propose: Proposer,
     on_reject: RejectRule,
     progress: Callable[[Step], None] | None = None,
+    *,
+    resume: Search | None = None,
+    phase: int = 0,
 ) -> PruneResult:
-    """The shared accept/reject loop (module docstring)."""
+    """The shared accept/reject loop (module docstring).
+
+    `resume`: continue a search another method started (JGRS's phase 2) from its accepted
+    model, with its A0, clock, trajectory and dropout offset (`spec` is then ignored); new
+    steps are tagged `phase`.
+    """
     from neurogrs.pruning.fit import fit_many
 
-    t0 = time.perf_counter()
-    search = Search(spec, settings, rng)
-    a0 = decision_metric(spec, data, settings.metric)
-    search.record(spec, search.masks, 0, a0, True, 0.0)
+    if resume is None:
+        search = Search(spec, settings, rng)
+        search.a0 = decision_metric(spec, data, settings.metric)
+        search.record(spec, search.masks, 0, search.a0, True, 0.0)
+    else:
+        search = resume
+    a0, t0 = search.a0, search.t0
     partial = False
-    iteration = 0
+    iteration = search.history[-1][0].iteration
+    extra = {"phase": phase} if phase else {}
     try:
         while settings.max_iterations is None or iteration < settings.max_iterations:
             proposals = propose(search)
@@ -170,7 +191,8 @@ def run_search(
             masks_list = [search.without(layer, unit) for layer, unit in proposals]
             seed = int(rng.integers(0, 2**31 - 1))
             trained = fit_many(search.spec, masks_list, data.x_train, data.y_train,
-                               settings.fit_settings(iteration), seed=seed)
+                               settings.fit_settings(iteration + search.dropout_offset),
+                               seed=seed)
             scores = [decision_metric(c, data, settings.metric) for c in trained]
             best = int(np.argmax(scores))  # first maximum: the lowest layer wins ties
             accepted = scores[best] > settings.tau_s * a0
@@ -180,13 +202,19 @@ def run_search(
                 new_spec, new_masks = search.spec, search.masks
                 metric = search.history[-1][0].metric
             step = search.record(new_spec, new_masks, iteration, metric, accepted,
-                                 time.perf_counter() - t0, proposals, scores, best)
+                                 time.perf_counter() - t0, proposals, scores, best, **extra)
             if progress is not None:
                 progress(step)
             if not accepted and not on_reject(search):
                 break
     except KeyboardInterrupt:
         partial = True
+    return search_result(method, search, partial)
+
+
+def search_result(method: str, search: Search, partial: bool) -> PruneResult:
+    """The PruneResult of a finished (or interrupted) search: its last accepted model."""
+    a0, t0, spec = search.a0, search.t0, search.initial
     steps = [h[0] for h in search.history]
     final = zero_masked(search.spec, search.masks)
     name = f"{spec.name}-{method}"

@@ -24,10 +24,12 @@ from typing import Any
 
 from neurogrs.errors import ConfigError
 
-__all__ = ["PruneSettings", "METRICS", "SPLITS"]
+__all__ = ["PruneSettings", "METRICS", "SPLITS", "JUMP_RULES", "JUMP_SCORES"]
 
 METRICS = ("balanced_accuracy", "accuracy")
 SPLITS = ("blocked", "shuffled")
+JUMP_RULES = ("doubling", "tolerance")  # JGRS phase 1: J×2 / J÷2, or jump while ≥ τ_S·A0
+JUMP_SCORES = ("every_unit", "random_unit")  # JGRS: which removals a jump step scores
 
 
 def _number(name: str, value: Any, lo: float, hi: float, *, integer: bool = False,
@@ -63,6 +65,15 @@ class PruneSettings:
     # stop a structured search after this many iterations (None: until its own stopping
     # rule); the accepted model so far is the result (e.g. the demo's bounded run time)
     max_iterations: int | None = None
+    # JGRS (algorithms.md §8, our reconstruction; docs/pruning.md "JGRS")
+    jgrs_rule: str = "doubling"  # "tolerance": the variant (jump while no-retrain ≥ τ_S·A0)
+    jgrs_score: str = "every_unit"  # or one random unit per layer (§8's first text)
+    jgrs_j0: int = 0  # first jump size; 0 = max(2, round(j0_fraction × units above minimum))
+    jgrs_j0_fraction: float = 0.1
+    jgrs_delta: float = 0.01  # no-retrain drop (absolute) below which J grows after accepting
+    jgrs_factor: int = 2  # J × factor after a cheap accepted jump, J // factor otherwise
+    jgrs_max_jump: int = 0  # cap on one jump's removals; 0 = the removable units
+    jgrs_phase2: bool = True  # exact GRS after phase 1 (False: stop after phase 1)
 
     def __post_init__(self) -> None:
         for name in ("tau_s", "tau_t", "tau_q"):
@@ -82,6 +93,18 @@ class PruneSettings:
             _number("max_iterations", self.max_iterations, 1, 10_000_000, integer=True)
         if self.metric not in METRICS:
             raise ConfigError(f"metric must be one of {METRICS}, got {self.metric!r}")
+        _number("jgrs_j0", self.jgrs_j0, 0, 1_000_000, integer=True)
+        _number("jgrs_j0_fraction", self.jgrs_j0_fraction, 0.0, 1.0, lo_open=True)
+        _number("jgrs_delta", self.jgrs_delta, 0.0, 1.0)
+        _number("jgrs_factor", self.jgrs_factor, 2, 1_000, integer=True)
+        _number("jgrs_max_jump", self.jgrs_max_jump, 0, 1_000_000, integer=True)
+        if not isinstance(self.jgrs_phase2, bool):
+            raise ConfigError(f"jgrs_phase2 must be true or false, got {self.jgrs_phase2!r}")
+        if self.jgrs_rule not in JUMP_RULES:
+            raise ConfigError(f"jgrs_rule must be one of {JUMP_RULES}, got {self.jgrs_rule!r}")
+        if self.jgrs_score not in JUMP_SCORES:
+            raise ConfigError(f"jgrs_score must be one of {JUMP_SCORES}, "
+                              f"got {self.jgrs_score!r}")
         if self.split not in SPLITS:
             raise ConfigError(f"split must be one of {SPLITS}, got {self.split!r}")
 
@@ -121,7 +144,8 @@ class PruneSettings:
         return float(self.dropout_decay ** int(iteration))
 
     def fit_settings(self, iteration: int):
-        """The `FitSettings` for fine-tuning candidates at pruning iteration k."""
+        """The `FitSettings` for fine-tuning candidates at pruning iteration k (JGRS: k =
+        units removed since the initial model)."""
         from neurogrs.pruning.fit import FitSettings
 
         return FitSettings(epochs=self.retrain_epochs, batch_size=self.batch_size,

@@ -184,3 +184,16 @@ def test_max_iterations_validated_and_round_trips():
             PruneSettings(max_iterations=bad)
     s = PruneSettings(max_iterations=7)
     assert PruneSettings.from_dict(s.to_dict()) == s
+
+
+@pytest.mark.parametrize("rule", ["doubling", "tolerance"])
+def test_max_iterations_bounds_jgrs_in_both_phases(trained_nn1, rule):
+    from neurogrs.pruning.jgrs import jgrs
+
+    spec, data = trained_nn1
+    s = PruneSettings(retrain_epochs=1, tau_s=0.01, max_iterations=2, jgrs_rule=rule)
+    r = jgrs(spec, data, s, np.random.default_rng(0))
+    assert len(r.trajectory) <= 3 and not r.partial  # iteration 0 + at most 2
+    if rule == "doubling":  # jumps of 2, 4, ...: the bound is what stops it
+        assert len(r.trajectory) == 3
+    assert r.sliced.structure() == r.trajectory[-1].structure

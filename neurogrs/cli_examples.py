@@ -29,6 +29,7 @@ EXAMPLES: dict[str, str] = {
     "keys": "neurogrs keys lab-keys",
     "replay": "neurogrs replay session.npz --speed 10",
     "demo": "neurogrs demo --session session.npz --out demo-out",
+    "sweep": "neurogrs sweep sweep.toml --workers 2",
     "bench": "neurogrs bench inference art/nn1",
     "bench inference": "neurogrs bench inference art/nn1 --no-peers",
     "bench service": "neurogrs bench service art/nn1 --engine c --soak-frames 0",

@@ -134,8 +134,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     j.add_argument("--jgrs-no-phase2", dest="jgrs_phase2", action="store_const", const=False,
                    default=None, help="stop after phase 1 instead of finishing with exact GRS")
     add_session_options(p)
-    p.set_defaults(func=cmd_prune)
-    from neurogrs.pruning.sweep_cli import register as register_sweep
+    p.set_defaults(func=_cmd_prune)
+    from neurogrs.pruning.cli_sweep import register as register_sweep
 
     register_sweep(sub)
 
@@ -157,7 +157,7 @@ def settings_from_args(args: argparse.Namespace):
     return PruneSettings.from_file(args.config, **overrides)
 
 
-def cmd_prune(args: argparse.Namespace) -> int:
+def _cmd_prune(args: argparse.Namespace) -> int:
     from neurogrs.cli_session import session_from_args
     from neurogrs.pruning.pipeline import check_selection, prune_session
     from neurogrs.pruning.progress import PruneProgress

@@ -7,9 +7,9 @@ from neurogrs.errors import ConfigError
 
 __all__ = ["DemoSettings", "DEFAULT_METHOD", "DEFAULT_MODELS", "DEFAULT_SELECT", "DEFAULT_MINIMIZE"]
 
-# The structured pruning method of the demo. JGRS lands on its own branch: once merged,
-# switching the demo to it is this one line (DEFAULT_METHOD = "jgrs").
-DEFAULT_METHOD = "grs"
+# The structured pruning method of the demo: JGRS (GRS's faster successor; its phase and
+# jump rules are our reconstruction, docs/pruning.md)
+DEFAULT_METHOD = "jgrs"
 DEFAULT_MODELS = ("nn1", "nn2", "cnn1", "cnn2")
 # selection (docs/pruning.md): keep val accuracy within 3 % of each candidate's initial
 # model, then take the smallest (FLOPs + parameters)

@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run on the existing Ray cluster at ADDRESS (host:port or 'auto') "
                         "instead of locally; needs the 'ray' extra")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_sweep)
+    p.set_defaults(func=_cmd_sweep)
 
 
 def summary_rows(results: list[dict]) -> list[dict]:
@@ -96,7 +96,7 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def cmd_sweep(args: argparse.Namespace) -> int:
+def _cmd_sweep(args: argparse.Namespace) -> int:
     import os
 
     from neurogrs.errors import ConfigError

@@ -1,6 +1,6 @@
 """neurogrs.codegen: readable C99 from a model spec, and the compiler driver.
 
-    files, plan = generate_sources(spec, options=CodegenOptions(prefix="decoder"))
+    files, plan = generate_sources(spec, options=CodegenSettings(prefix="decoder"))
     generate_library("artifact_dir", "out_dir")   # writes, compiles, returns a report
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from neurogrs.codegen.compiler import (
-    CompileOptions,
+    CompileSettings,
     compile_harness,
     compile_library,
     find_compiler,
@@ -17,7 +17,7 @@ from neurogrs.codegen.compiler import (
 from neurogrs.codegen.generator import (
     GENERATOR_ID,
     SPARSE_CROSSOVER,
-    CodegenOptions,
+    CodegenSettings,
     LayerPlan,
     generate_sources,
     write_sources,
@@ -26,8 +26,8 @@ from neurogrs.codegen.generator import (
 __all__ = [
     "GENERATOR_ID",
     "SPARSE_CROSSOVER",
-    "CodegenOptions",
-    "CompileOptions",
+    "CodegenSettings",
+    "CompileSettings",
     "LayerPlan",
     "generate_sources",
     "write_sources",
@@ -50,7 +50,7 @@ def generate_library(
     from neurogrs.artifact import load_artifact
 
     art = load_artifact(artifact)
-    options = CodegenOptions(prefix=prefix, sparse=sparse)
+    options = CodegenSettings(prefix=prefix, sparse=sparse)
     out, plan = write_sources(art.spec, out_dir, art.hash, options)
     lines = [f"wrote {out}/decoder.h, decoder.c, main.c, Makefile ({GENERATOR_ID}, "
              f"model {art.hash[:12]})"]
@@ -59,7 +59,7 @@ def generate_library(
             lines.append(f"  layer {p.index} {p.kind} {p.in_shape} -> {p.out_shape}: {p.mode} "
                          f"code ({100 * p.density:.1f}% nonzero weights)")
     if compile:
-        co = CompileOptions(march_native=march_native)
+        co = CompileSettings(march_native=march_native)
         lib = compile_library(out, co)
         exe = compile_harness(out, co)
         lines.append(f"built {lib} and {exe} with {' '.join(co.flags())}")

@@ -11,13 +11,14 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from neurogrs.errors import CompilerError
+from neurogrs.settings import SettingsDict
+from neurogrs.errors import CompilerError, ConfigError
 
 __all__ = [
     "KERNEL_SETS",
     "BASE_FLAGS",
     "WARN_FLAGS",
-    "CompileOptions",
+    "CompileSettings",
     "find_compiler",
     "compiler_version",
     "compile_library",
@@ -45,13 +46,27 @@ INSTALL_HINT = (
 
 
 @dataclass(frozen=True)
-class CompileOptions:
+class CompileSettings(SettingsDict):
     """Compiler flags beyond `-O3 -std=c99 -fPIC`; -march=native only when asked."""
 
     march_native: bool = False
     werror: bool = False
     extra_flags: tuple[str, ...] = field(default_factory=tuple)
     cc: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("march_native", "werror"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        flags = tuple(self.extra_flags)
+        bad = [f for f in flags if not isinstance(f, str) or not f.startswith("-") or not f.strip()
+               or any(ch.isspace() for ch in f)]
+        if bad:
+            raise ConfigError(f"extra_flags must be single compiler options starting with '-', "
+                              f"got {bad!r}")
+        object.__setattr__(self, "extra_flags", flags)
+        if self.cc is not None and (not isinstance(self.cc, str) or not self.cc.strip()):
+            raise ConfigError(f"cc must be a compiler name or path, got {self.cc!r}")
 
     def flags(self) -> list[str]:
         f = [*BASE_FLAGS, *WARN_FLAGS]
@@ -100,20 +115,20 @@ def _run(cmd: list[str], cwd: Path) -> None:
         raise CompilerError(f"compiling failed ({' '.join(cmd)}):\n{tail}")
 
 
-def compile_library(src_dir: str | os.PathLike, options: CompileOptions | None = None,
+def compile_library(src_dir: str | os.PathLike, options: CompileSettings | None = None,
                     output: str = "libdecoder.so") -> Path:
     """cc -O3 -std=c99 -fPIC -shared decoder.c -lm -o src_dir/libdecoder.so."""
-    options = options or CompileOptions()
+    options = options or CompileSettings()
     d = Path(src_dir)
     cc = find_compiler(options.cc)
     _run([cc, *options.flags(), "-fPIC", "-shared", "-o", output, "decoder.c", "-lm"], d)
     return d / output
 
 
-def compile_harness(src_dir: str | os.PathLike, options: CompileOptions | None = None,
+def compile_harness(src_dir: str | os.PathLike, options: CompileSettings | None = None,
                     output: str = "decoder_main") -> Path:
     """The standalone harness: main.c + decoder.c -> src_dir/decoder_main."""
-    options = options or CompileOptions()
+    options = options or CompileSettings()
     d = Path(src_dir)
     cc = find_compiler(options.cc)
     _run([cc, *options.flags(), "-o", output, "main.c", "decoder.c", "-lm"], d)
@@ -121,13 +136,13 @@ def compile_harness(src_dir: str | os.PathLike, options: CompileOptions | None =
 
 
 def compile_pyext(src_dir: str | os.PathLike, module: str,
-                  options: CompileOptions | None = None) -> Path:
+                  options: CompileSettings | None = None) -> Path:
     """pyext.c + decoder.c -> src_dir/<module><EXT_SUFFIX> (needs Python.h and numpy)."""
     import sysconfig
 
     import numpy as np
 
-    options = options or CompileOptions()
+    options = options or CompileSettings()
     d = Path(src_dir)
     cc = find_compiler(options.cc)
     py_include = sysconfig.get_paths()["include"]

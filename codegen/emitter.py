@@ -29,7 +29,7 @@ from neurogrs.codegen.options import (
     ISA_SUFFIX,
     PAD,
     SPLIT_SUFFIX,
-    CodegenOptions,
+    CodegenSettings,
     LayerPlan,
     choose_mode,
 )
@@ -50,7 +50,7 @@ __all__ = ["Emitter", "emit"]
 class Emitter:
     """Collects weights, layer functions and the call sequence of `predict`."""
 
-    def __init__(self, spec: ModelSpec, options: CodegenOptions) -> None:
+    def __init__(self, spec: ModelSpec, options: CodegenSettings) -> None:
         self.spec = spec
         self.options = options
         self.weights: list[str] = []
@@ -290,7 +290,7 @@ class Emitter:
         return activation_functions(self.need_relu, self.need_softmax)
 
 
-def emit(spec: ModelSpec, options: CodegenOptions) -> Emitter:
+def emit(spec: ModelSpec, options: CodegenSettings) -> Emitter:
     """Run the emitter over every layer of spec; ModelError for an empty tensor."""
     shapes = spec.shapes()
     for shape in shapes:

@@ -2,7 +2,7 @@
 
 The public face of the C generator; the work is done, by concern, in:
 
-- `options.py`: GENERATOR_VERSION / GENERATOR_ID, CodegenOptions, LayerPlan, the status
+- `options.py`: GENERATOR_VERSION / GENERATOR_ID, CodegenSettings, LayerPlan, the status
   table (STATUS), sparse modes and the dense/sparse choice per layer;
 - `names.py` / `literals.py`: identifiers, escaped text, float and integer literals,
   `static const` arrays;
@@ -32,7 +32,7 @@ from neurogrs.codegen.options import (
     SPARSE_CROSSOVER,
     SPARSE_MODES,
     STATUS,
-    CodegenOptions,
+    CodegenSettings,
     LayerPlan,
 )
 from neurogrs.codegen.sources import generate_pyext, generate_sources, write_sources
@@ -43,7 +43,7 @@ __all__ = [
     "SPARSE_MODES",
     "SPARSE_CROSSOVER",
     "STATUS",
-    "CodegenOptions",
+    "CodegenSettings",
     "LayerPlan",
     "generate_sources",
     "write_sources",

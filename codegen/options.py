@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neurogrs.settings import SettingsDict
 from neurogrs.codegen.names import c_identifier
 from neurogrs.errors import ConfigError
 
@@ -21,7 +22,7 @@ __all__ = [
     "ISA_SUFFIX",
     "SPLIT_SUFFIX",
     "SPLIT_MAX_VECTORS",
-    "CodegenOptions",
+    "CodegenSettings",
     "LayerPlan",
     "choose_mode",
 ]
@@ -61,7 +62,7 @@ SPLIT_MAX_VECTORS = 4
 
 
 @dataclass(frozen=True)
-class CodegenOptions:
+class CodegenSettings(SettingsDict):
     """How to generate: the API prefix, and dense/sparse code for sparse layers."""
 
     prefix: str = "decoder"
@@ -91,7 +92,7 @@ class LayerPlan:
     density: float | None
 
 
-def choose_mode(kernel: np.ndarray, options: CodegenOptions) -> tuple[str, float]:
+def choose_mode(kernel: np.ndarray, options: CodegenSettings) -> tuple[str, float]:
     """(mode, density) for a weighted layer's kernel: "dense", "sparse" or "split"."""
     density = float(np.count_nonzero(kernel)) / float(kernel.size)
     if options.sparse == "dense":

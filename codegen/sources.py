@@ -18,7 +18,7 @@ from neurogrs.codegen.options import (
     ISA_SUFFIX,
     SPLIT_SUFFIX,
     STATUS,
-    CodegenOptions,
+    CodegenSettings,
     LayerPlan,
 )
 from neurogrs.errors import ConfigError
@@ -51,10 +51,10 @@ def _summary_lines(spec: ModelSpec, plan: list[LayerPlan]) -> str:
 def generate_sources(
     spec: ModelSpec,
     model_hash: str | None = None,
-    options: CodegenOptions | None = None,
+    options: CodegenSettings | None = None,
 ) -> tuple[dict[str, str], list[LayerPlan]]:
     """The four files (name -> text) and the per-layer plan; nothing is written."""
-    options = options or CodegenOptions()
+    options = options or CodegenSettings()
     model_hash = model_hash or spec.content_hash()
     if not all(ch in "0123456789abcdef" for ch in model_hash):
         raise ConfigError(f"model hash {model_hash!r} is not a hex digest")
@@ -102,7 +102,7 @@ def write_sources(
     spec: ModelSpec,
     out_dir: str | os.PathLike,
     model_hash: str | None = None,
-    options: CodegenOptions | None = None,
+    options: CodegenSettings | None = None,
 ) -> tuple[Path, list[LayerPlan]]:
     """Write decoder.h, decoder.c, main.c and Makefile into out_dir."""
     files, plan = generate_sources(spec, model_hash, options)
@@ -113,9 +113,9 @@ def write_sources(
     return out, plan
 
 
-def generate_pyext(spec: ModelSpec, module: str, options: CodegenOptions | None = None) -> str:
+def generate_pyext(spec: ModelSpec, module: str, options: CodegenSettings | None = None) -> str:
     """pyext.c: a CPython module `module` whose predict() calls <prefix>_predict."""
-    options = options or CodegenOptions()
+    options = options or CodegenSettings()
     c_identifier(module, "module name")
     prefix = options.prefix
     return _template("pyext.c.tmpl").substitute({

@@ -30,13 +30,13 @@ import numpy as np
 
 from neurogrs.codegen.compiler import (
     KERNEL_SETS,
-    CompileOptions,
+    CompileSettings,
     compile_library,
     compile_pyext,
     compiler_version,
     find_compiler,
 )
-from neurogrs.codegen.generator import GENERATOR_ID, CodegenOptions, generate_pyext, write_sources
+from neurogrs.codegen.generator import GENERATOR_ID, CodegenSettings, generate_pyext, write_sources
 from neurogrs.errors import CompilerError, EngineError
 from neurogrs.inference._cache import build_once, cache_root
 from neurogrs.inference.base import Engine
@@ -48,7 +48,7 @@ _F32 = np.ctypeslib.ndpointer(dtype=np.float32, flags="C_CONTIGUOUS")
 _F64 = np.ctypeslib.ndpointer(dtype=np.float64, flags="C_CONTIGUOUS")
 
 
-def _cache_key(model_hash: str, cg: CodegenOptions, co: CompileOptions, cc_version: str) -> str:
+def _cache_key(model_hash: str, cg: CodegenSettings, co: CompileSettings, cc_version: str) -> str:
     doc = {"model": model_hash, "generator": GENERATOR_ID, "codegen": cg.to_dict(),
            "flags": co.flags(), "cc": cc_version}
     digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
@@ -58,13 +58,13 @@ def _cache_key(model_hash: str, cg: CodegenOptions, co: CompileOptions, cc_versi
 def build_cached(
     spec: ModelSpec,
     model_hash: str,
-    codegen: CodegenOptions | None = None,
-    compile_options: CompileOptions | None = None,
+    codegen: CodegenSettings | None = None,
+    compile_options: CompileSettings | None = None,
     cache_dir: str | os.PathLike | None = None,
 ) -> Path:
     """Path of a compiled libdecoder.so for this model and these options (built if needed)."""
-    cg = codegen or CodegenOptions()
-    co = compile_options or CompileOptions()
+    cg = codegen or CodegenSettings()
+    co = compile_options or CompileSettings()
     cc = find_compiler(co.cc)
     key = _cache_key(model_hash, cg, co, compiler_version(cc))
     root = Path(cache_dir) if cache_dir is not None else cache_root() / "c"
@@ -140,8 +140,8 @@ class CEngine(Engine):
             raise EngineError(f"binding={binding!r}: choose 'auto' or 'ctypes'")
         if kernels not in KERNEL_SETS:
             raise EngineError(f"kernels={kernels!r}: choose one of {tuple(KERNEL_SETS)}")
-        self.codegen_options = CodegenOptions(prefix=prefix, sparse=sparse)
-        self.compile_options = CompileOptions(march_native=march_native, cc=cc,
+        self.codegen_options = CodegenSettings(prefix=prefix, sparse=sparse)
+        self.compile_options = CompileSettings(march_native=march_native, cc=cc,
                                               extra_flags=KERNEL_SETS[kernels])
         self.library_path = build_cached(spec, model_hash, self.codegen_options,
                                          self.compile_options, cache_dir)

@@ -134,13 +134,13 @@ def _eval_session(args: argparse.Namespace):
 def _cmd_train(args: argparse.Namespace) -> int:
     from neurogrs.artifact import save_artifact
     from neurogrs.cli_session import label_options_from_args
-    from neurogrs.splits import SplitConfig
-    from neurogrs.pruning.train import TrainConfig, train
+    from neurogrs.splits import SplitSettings
+    from neurogrs.pruning.train import TrainSettings, train
 
-    config = TrainConfig(
+    config = TrainSettings(
         model=args.model, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.lr, seed=args.seed,
-        split=SplitConfig(mode=args.split, blocks=args.blocks),
+        split=SplitSettings(mode=args.split, blocks=args.blocks),
         standardize=args.standardize,
     )
     session = _session(args.session, args)

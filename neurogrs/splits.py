@@ -16,15 +16,16 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from neurogrs.settings import SettingsDict
 from neurogrs.errors import ConfigError, SessionError
 
-__all__ = ["SplitConfig", "Split", "make_split", "undersample"]
+__all__ = ["SplitSettings", "Split", "make_split", "undersample"]
 
 SPLIT_MODES = ("blocked", "shuffled")
 
 
 @dataclass(frozen=True)
-class SplitConfig:
+class SplitSettings(SettingsDict):
     mode: str = "blocked"
     blocks: int = 1
     ratios: tuple[int, int, int] = (8, 1, 1)
@@ -79,7 +80,7 @@ def undersample(labels: np.ndarray, index: np.ndarray, rng: np.random.Generator)
     return np.sort(np.concatenate(keep))
 
 
-def _single_class_hint(config: SplitConfig) -> str:
+def _single_class_hint(config: SplitSettings) -> str:
     if config.mode == "shuffled":
         return "the labels are nearly all one class"
     if config.blocks == 1:
@@ -88,7 +89,7 @@ def _single_class_hint(config: SplitConfig) -> str:
             "labels change with `neurogrs inspect`")
 
 
-def make_split(labels: np.ndarray, config: SplitConfig, rng: np.random.Generator) -> Split:
+def make_split(labels: np.ndarray, config: SplitSettings, rng: np.random.Generator) -> Split:
     labels = np.asarray(labels)
     T = labels.shape[0]
     r = np.asarray(config.ratios, dtype=float)

@@ -72,11 +72,11 @@ def check_selection(constraints: str | None, minimize: str | None,
 
 def _check_models(models: list[str]) -> list[str]:
     """Refuse unknown names and missing .keras files before any training; labels back."""
-    from neurogrs.pruning.train import TrainConfig
+    from neurogrs.pruning.train import TrainSettings
 
     labels = []
     for model in models:
-        TrainConfig(model=model)  # a zoo name or a .keras path, else ConfigError
+        TrainSettings(model=model)  # a zoo name or a .keras path, else ConfigError
         if model.endswith(".keras") and not Path(model).is_file():
             raise ConfigError(f"--models: {model}: no such file")
         labels.append(_model_label(model))
@@ -116,13 +116,13 @@ class _Flow:
 
     def initial(self, model: str, label: str, cand: dict, show_training: bool):
         """Train M_i, write its artifact; returns (spec, data, v_i)."""
-        from neurogrs.pruning.train import TrainConfig, train
-        from neurogrs.splits import SplitConfig
+        from neurogrs.pruning.train import TrainSettings, train
+        from neurogrs.splits import SplitSettings
 
         s = self.settings
-        config = TrainConfig(model=model, epochs=s.initial_epochs, batch_size=s.batch_size,
+        config = TrainSettings(model=model, epochs=s.initial_epochs, batch_size=s.batch_size,
                              learning_rate=s.learning_rate, seed=s.seed,
-                             split=SplitConfig(mode=s.split, blocks=s.blocks))
+                             split=SplitSettings(mode=s.split, blocks=s.blocks))
         trained = train(self.session, config, progress=show_training)
         data = prepare(self.session, trained.split, trained.spec)
         cand["split"] = data.sizes()

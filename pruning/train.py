@@ -21,14 +21,14 @@ from neurogrs.evaluate import evaluate_spec
 from neurogrs.rearrange import grid_side, rearrangement_index
 from neurogrs.session import Session
 from neurogrs.spec import ModelSpec, Preprocessing
-from neurogrs.splits import Split, SplitConfig, make_split
+from neurogrs.splits import Split, SplitSettings, make_split
 from neurogrs.zoo import ZOO, init_spec
 
-__all__ = ["TrainConfig", "TrainResult", "train"]
+__all__ = ["TrainSettings", "TrainResult", "train"]
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainSettings:
     """Training settings (paper defaults: Adam 1e-3, batch 32, 150 epochs)."""
 
     model: str = "nn1"  # a zoo name or a path to a .keras Sequential candidate
@@ -36,12 +36,12 @@ class TrainConfig:
     batch_size: int = 32
     learning_rate: float = 1e-3
     seed: int = 0
-    split: SplitConfig = field(default_factory=SplitConfig)
+    split: SplitSettings = field(default_factory=SplitSettings)
     standardize: bool = False  # z-score each neuron with D_T statistics
 
     def __post_init__(self) -> None:
         if isinstance(self.split, dict):
-            object.__setattr__(self, "split", SplitConfig(**self.split))
+            object.__setattr__(self, "split", SplitSettings(**self.split))
         if not (isinstance(self.epochs, int) and 1 <= self.epochs <= 100_000):
             raise ConfigError(f"epochs must be an integer in [1, 100000], got {self.epochs!r}")
         if not (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 65_536):
@@ -61,7 +61,7 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> "TrainSettings":
         return cls(**d)
 
 
@@ -136,7 +136,7 @@ def _eval_session_metrics(spec: ModelSpec, session: Session, other: Session,
 
 def train(
     session: Session,
-    config: TrainConfig,
+    config: TrainSettings,
     *,
     progress: bool = True,
     eval_session: Session | None = None,

@@ -69,11 +69,11 @@ def _add_credit_options(p: argparse.ArgumentParser) -> None:
 def _cmd_replay(args: argparse.Namespace) -> int:
     import signal
 
-    from neurogrs.replay.player import Player, ReplayConfig, default_session_name, load_session_file
+    from neurogrs.replay.player import Player, ReplaySettings, default_session_name, load_session_file
 
     _credit_settings(args)  # refuse bad options before reading the session
     session = load_session_file(args.session)
-    cfg = ReplayConfig(frames=args.frames,
+    cfg = ReplaySettings(frames=args.frames,
                        session_name=args.session_name or default_session_name(args.session),
                        speed=args.speed, start=args.start, loop=args.loop, restamp=args.restamp,
                        max_frames=args.max_frames, subscriber_timeout_s=args.wait_timeout,

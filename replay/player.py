@@ -29,12 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from neurogrs.settings import SettingsDict
 from neurogrs.errors import ConfigError, TransportError, TransportTimeout
 from neurogrs.session import Session
 from neurogrs.stream import protocol as P
 from neurogrs.stream.transport import CLIENT_FRAMES, parse_endpoint, two_part_io
 
-__all__ = ["ReplayConfig", "ReplayReport", "Player", "load_session_file", "default_session_name"]
+__all__ = ["ReplaySettings", "ReplayReport", "Player", "load_session_file", "default_session_name"]
 
 DEFAULT_FRAMES = CLIENT_FRAMES
 FLUSH_LINGER_MS = 5000  # frames queued at close are flushed for up to this long
@@ -56,7 +57,7 @@ def default_session_name(path: "str | os.PathLike") -> str:
 
 
 @dataclass(frozen=True)
-class ReplayConfig:
+class ReplaySettings(SettingsDict):
     frames: str = DEFAULT_FRAMES
     session_name: str = "replay"
     speed: float | None = 1.0  # None: as fast as possible
@@ -111,7 +112,7 @@ class ReplayReport:
 class Player:
     """Plays `traces` [T, N] float32 recorded at `fs` Hz as frames on `config.frames`."""
 
-    def __init__(self, traces: np.ndarray, fs: float, config: ReplayConfig, context: Any = None) -> None:
+    def __init__(self, traces: np.ndarray, fs: float, config: ReplaySettings, context: Any = None) -> None:
         traces = np.ascontiguousarray(traces, dtype=np.float32)
         if traces.ndim != 2 or traces.shape[0] == 0:
             raise ConfigError(f"traces must be [T, N] with T > 0, got shape {traces.shape}")

@@ -120,10 +120,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from neurogrs.errors import TransportError
     from neurogrs.inference import load_engine
-    from neurogrs.stream.service import Service, ServiceConfig
+    from neurogrs.stream.service import Service, ServiceSettings
 
     extra = {} if args.max_body_bytes is None else {"max_body_bytes": args.max_body_bytes}
-    config = ServiceConfig(frames=args.frames, predictions=args.predictions,
+    config = ServiceSettings(frames=args.frames, predictions=args.predictions,
                            deadline_s=args.deadline_ms / 1000.0, policy=args.policy,
                            sessions=tuple(args.session), curve_dir=args.curve,
                            session_idle_s=args.session_idle_s, clock=args.clock, **extra)

@@ -29,11 +29,11 @@ from neurogrs.stream.inputwatch import DROPPED, PEER_LEFT, InputWatch, RateLimit
 from neurogrs.stream.metrics import ServiceMetrics
 from neurogrs.stream.policy import CLOCKS, POLICIES
 from neurogrs.stream.service_config import (  # re-exported: part of this module's API
-    FRAME_HEADER_SLACK, HARD_MAX_MESSAGE_BYTES, QUEUE_BYTES, ServiceConfig, receive_limit,
+    FRAME_HEADER_SLACK, HARD_MAX_MESSAGE_BYTES, QUEUE_BYTES, ServiceSettings, receive_limit,
 )
 from neurogrs.stream.transport import parse_endpoint, two_part_io
 
-__all__ = ["ServiceConfig", "Service", "POLICIES", "CLOCKS", "receive_limit",
+__all__ = ["ServiceSettings", "Service", "POLICIES", "CLOCKS", "receive_limit",
            "HARD_MAX_MESSAGE_BYTES", "FRAME_HEADER_SLACK", "QUEUE_BYTES"]
 
 HOUSEKEEPING_S = 0.5  # how often idle sessions are looked for
@@ -51,7 +51,7 @@ class _Accepted(NamedTuple):
 class Service:
     """`serve()` runs start → loop → close in the calling thread; `stop()` from anywhere."""
 
-    def __init__(self, engine: Any, config: ServiceConfig, registry: Any = None,
+    def __init__(self, engine: Any, config: ServiceSettings, registry: Any = None,
                  context: Any = None) -> None:
         from prometheus_client import CollectorRegistry
 

@@ -1,4 +1,4 @@
-"""The service's settings: `ServiceConfig` (validated on creation, round-trips through
+"""The service's settings: `ServiceSettings` (validated on creation, round-trips through
 dicts) and the frame socket's receive limit. Used by `neurogrs.stream.service`, which
 re-exports them."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ from neurogrs.stream import protocol as P
 from neurogrs.stream.policy import CLOCKS, POLICIES
 from neurogrs.stream.transport import SERVICE_FRAMES, SERVICE_PREDICTIONS, parse_endpoint
 
-__all__ = ["ServiceConfig", "receive_limit", "HARD_MAX_MESSAGE_BYTES", "FRAME_HEADER_SLACK",
+__all__ = ["ServiceSettings", "receive_limit", "HARD_MAX_MESSAGE_BYTES", "FRAME_HEADER_SLACK",
            "QUEUE_BYTES"]
 
 HARD_MAX_MESSAGE_BYTES = 16 << 20  # libzmq refuses (and disconnects) above this
@@ -27,7 +27,7 @@ def receive_limit(n_inputs: int, max_message_bytes: int | None = None) -> int:
 
 
 @dataclass(frozen=True)
-class ServiceConfig:
+class ServiceSettings:
     frames: str = SERVICE_FRAMES
     predictions: str = SERVICE_PREDICTIONS
     deadline_s: float = 0.1
@@ -80,7 +80,7 @@ class ServiceConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ServiceConfig":
+    def from_dict(cls, d: dict) -> "ServiceSettings":
         d = dict(d)
         d["sessions"] = tuple(d.get("sessions", ()))
         return cls(**d)

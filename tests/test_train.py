@@ -11,8 +11,8 @@ from neurogrs.artifact import load_artifact, save_artifact
 from neurogrs.errors import ConfigError, ModelError, SessionError
 from neurogrs.simulate import simulate_session
 from neurogrs.spec import forward
-from neurogrs.splits import SplitConfig, make_split, undersample
-from neurogrs.pruning.train import TrainConfig, train
+from neurogrs.splits import SplitSettings, make_split, undersample
+from neurogrs.pruning.train import TrainSettings, train
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +30,12 @@ def small():
 ])
 def test_train_config_names_the_bad_field(kwargs, match):
     with pytest.raises(ConfigError, match=match):
-        TrainConfig(**kwargs)
+        TrainSettings(**kwargs)
 
 
 def test_train_config_round_trips():
-    c = TrainConfig(model="cnn2", epochs=7, split=SplitConfig("shuffled", 1))
-    assert TrainConfig.from_dict(c.to_dict()) == c
+    c = TrainSettings(model="cnn2", epochs=7, split=SplitSettings("shuffled", 1))
+    assert TrainSettings.from_dict(c.to_dict()) == c
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -43,20 +43,20 @@ def test_train_config_round_trips():
 ])
 def test_split_config_errors(kwargs, match):
     with pytest.raises(ConfigError, match=match):
-        SplitConfig(**kwargs)
+        SplitSettings(**kwargs)
 
 
 # ---------------------------------------------------------------- splits
 def test_blocked_split_is_forward_in_time():
     labels = np.tile([0] * 30 + [1] * 20, 20)  # 1,000 frames
-    s = make_split(labels, SplitConfig(), np.random.default_rng(0))
+    s = make_split(labels, SplitSettings(), np.random.default_rng(0))
     assert s.train.max() < s.val.min() and s.val.max() < s.test.min()
     assert s.sizes()["train"] == 800 and s.sizes()["val"] == 100 and s.sizes()["test"] == 100
 
 
 def test_blocked_split_over_blocks_keeps_time_order_within_each_block():
     labels = np.tile([0] * 30 + [1] * 20, 20)
-    s = make_split(labels, SplitConfig(blocks=4), np.random.default_rng(0))
+    s = make_split(labels, SplitSettings(blocks=4), np.random.default_rng(0))
     for b in range(4):
         lo, hi = b * 250, (b + 1) * 250
         tr = s.train[(s.train >= lo) & (s.train < hi)]
@@ -67,8 +67,8 @@ def test_blocked_split_over_blocks_keeps_time_order_within_each_block():
 
 def test_shuffled_split_is_a_seeded_partition():
     labels = np.tile([0] * 30 + [1] * 20, 20)
-    a = make_split(labels, SplitConfig("shuffled"), np.random.default_rng(5))
-    b = make_split(labels, SplitConfig("shuffled"), np.random.default_rng(5))
+    a = make_split(labels, SplitSettings("shuffled"), np.random.default_rng(5))
+    b = make_split(labels, SplitSettings("shuffled"), np.random.default_rng(5))
     assert np.array_equal(a.test, b.test)
     allidx = np.sort(np.concatenate([a.train, a.val, a.test]))
     assert np.array_equal(allidx, np.arange(1000))
@@ -84,14 +84,14 @@ def test_balanced_training_set_undersamples_label0():
 def test_single_class_training_part_is_a_clear_error():
     labels = np.array([0] * 900 + [1] * 100)  # blocked: train = first 800, all label 0
     with pytest.raises(SessionError, match="single class"):
-        make_split(labels, SplitConfig(), np.random.default_rng(0))
+        make_split(labels, SplitSettings(), np.random.default_rng(0))
 
 
 # ------------------------------------------------- Keras parity of artifacts
 @pytest.mark.parametrize("model", ["nn1", "nn2", "cnn1", "cnn2"])
 def test_numpy_forward_of_artifact_equals_keras(model, small, tmp_path):
     keras = pytest.importorskip("keras")
-    result = train(small, TrainConfig(model=model, epochs=2, seed=1), progress=False)
+    result = train(small, TrainSettings(model=model, epochs=2, seed=1), progress=False)
     path = save_artifact(result.spec, tmp_path / model, keras_save=result.keras_model.save)
     art = load_artifact(path)
     reloaded = keras.saving.load_model(art.keras_path, compile=False)
@@ -108,14 +108,14 @@ def test_numpy_forward_of_artifact_equals_keras(model, small, tmp_path):
 
 
 def test_training_is_deterministic_for_a_seed(small):
-    a = train(small, TrainConfig(model="nn2", epochs=2, seed=4), progress=False)
-    b = train(small, TrainConfig(model="nn2", epochs=2, seed=4), progress=False)
+    a = train(small, TrainSettings(model="nn2", epochs=2, seed=4), progress=False)
+    b = train(small, TrainSettings(model="nn2", epochs=2, seed=4), progress=False)
     x = small.traces[:50]
     np.testing.assert_allclose(forward(a.spec, x), forward(b.spec, x), atol=1e-6)
 
 
 def test_standardize_is_stored_in_the_artifact(small, tmp_path):
-    r = train(small, TrainConfig(model="nn2", epochs=1, standardize=True), progress=False)
+    r = train(small, TrainSettings(model="nn2", epochs=1, standardize=True), progress=False)
     assert r.spec.preprocessing.mean is not None and r.spec.preprocessing.scale is not None
     art = load_artifact(save_artifact(r.spec, tmp_path / "a"))
     assert art.doc["preprocessing"]["normalize"]["formula"] == "(x - mean) * scale"
@@ -124,7 +124,7 @@ def test_standardize_is_stored_in_the_artifact(small, tmp_path):
 @pytest.mark.slow
 def test_nn1_learns_a_simulated_session():
     s = simulate_session(n_neurons=273, n_frames=3000, seed=0)
-    r = train(s, TrainConfig(model="nn1", epochs=60), progress=False)
+    r = train(s, TrainSettings(model="nn1", epochs=60), progress=False)
     m = r.metrics["test"]
     assert m["beats_baseline"], m
     assert 0.75 <= m["balanced_accuracy"] <= 1.0
@@ -143,7 +143,7 @@ def test_user_candidate_trains_and_exports(small, tmp_path):
     keras = pytest.importorskip("keras")
     L = keras.layers
     path = _save_candidate(tmp_path, [L.Dense(12), L.ReLU(), L.Dropout(0.2), L.Dense(2), L.Softmax()])
-    r = train(small, TrainConfig(model=str(path), epochs=2), progress=False)
+    r = train(small, TrainSettings(model=str(path), epochs=2), progress=False)
     assert r.spec.structure() == [12, 2]
     assert r.spec.ends_in_softmax()
 
@@ -154,7 +154,7 @@ def test_unsupported_layers_are_all_named_at_once(small, tmp_path):
     path = _save_candidate(tmp_path, [L.Dense(8), L.BatchNormalization(), L.Dense(4, activation="tanh"),
                                       L.Dense(2, activation="softmax")])
     with pytest.raises(ModelError) as err:
-        train(small, TrainConfig(model=str(path), epochs=1), progress=False)
+        train(small, TrainSettings(model=str(path), epochs=1), progress=False)
     text = str(err.value)
     assert "BatchNormalization" in text and "'tanh'" in text
 
@@ -163,13 +163,13 @@ def test_candidate_with_wrong_input_size_is_refused(small, tmp_path):
     keras = pytest.importorskip("keras")
     path = _save_candidate(tmp_path, [keras.layers.Dense(2, activation="softmax")], n_in=41)
     with pytest.raises(ModelError, match=r"expects input \(41,\).*40 neurons"):
-        train(small, TrainConfig(model=str(path), epochs=1), progress=False)
+        train(small, TrainSettings(model=str(path), epochs=1), progress=False)
 
 
 def test_eval_session_must_have_the_same_neurons(small):
     other = simulate_session(n_neurons=41, n_frames=300, seed=3)
     with pytest.raises(ConfigError, match="same neurons"):
-        train(small, TrainConfig(model="nn2", epochs=1), progress=False, eval_session=other)
+        train(small, TrainSettings(model="nn2", epochs=1), progress=False, eval_session=other)
 
 
 # ---------------------------------------------------------------- real data
@@ -178,7 +178,7 @@ def test_real_nelpy_session_loads_and_trains(nelpy_path):
 
     s = load_session(nelpy_path)  # labels derived from speed: moving vs still
     assert s.n_neurons == 31 and s.n_frames == 19681
-    r = train(s, TrainConfig(model="nn1", epochs=5, split=SplitConfig(blocks=5)), progress=False)
+    r = train(s, TrainSettings(model="nn1", epochs=5, split=SplitSettings(blocks=5)), progress=False)
     m = r.metrics["test"]
     assert m["n"] > 1000
     assert m["balanced_accuracy"] > 0.6, m  # spikes of hippocampal units carry running state
@@ -223,17 +223,17 @@ def test_session_rejects_gaps_in_label_classes_and_boolean_fs():
 # ---------------------------------------------------------------- options that were ignored
 def test_blocks_with_a_shuffled_split_is_refused():
     with pytest.raises(ConfigError, match=r"blocks.*blocked split"):
-        SplitConfig("shuffled", 3)
+        SplitSettings("shuffled", 3)
 
 
 def test_single_class_warning_does_not_suggest_blocks_already_given():
     labels = np.array(([0] * 40 + [1] * 40 + [0] * 20) * 4)  # val/test parts: label 0 only
     with pytest.warns(UserWarning, match="single class") as rec:
-        make_split(labels, SplitConfig(blocks=4), np.random.default_rng(0))
+        make_split(labels, SplitSettings(blocks=4), np.random.default_rng(0))
     text = " ".join(str(w.message) for w in rec)
     assert "--blocks 4" in text and "try --blocks K" not in text
     with pytest.warns(UserWarning, match=r"try --blocks K"):
-        make_split(np.array([0] * 40 + [1] * 40 + [0] * 20), SplitConfig(),
+        make_split(np.array([0] * 40 + [1] * 40 + [0] * 20), SplitSettings(),
                    np.random.default_rng(0))
 
 

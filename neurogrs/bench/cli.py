@@ -109,10 +109,10 @@ def _bench_pruning(args: argparse.Namespace) -> int:
 
 def _bench_inference(args: argparse.Namespace) -> int:
     from neurogrs.artifact import load_artifact
-    from neurogrs.bench.inference import BenchSettings, format_table, run_inference_bench
+    from neurogrs.bench.inference import InferenceBenchSettings, format_table, run_inference_bench
 
     art = load_artifact(args.artifact)
-    settings = BenchSettings(frames=args.frames, keras_frames=args.keras_frames,
+    settings = InferenceBenchSettings(frames=args.frames, keras_frames=args.keras_frames,
                              seed=args.seed, peers=not args.no_peers, gap_ms=args.gap_ms)
     result = run_inference_bench(
         art.spec, art.hash, settings,
@@ -124,9 +124,9 @@ def _bench_inference(args: argparse.Namespace) -> int:
 
 
 def _bench_service(args: argparse.Namespace) -> int:
-    from neurogrs.bench.service import BenchConfig, format_table, run_bench
+    from neurogrs.bench.service import ServiceBenchSettings, format_table, run_bench
 
-    cfg = BenchConfig(artifact=args.artifact, engine=args.engine, duration_s=args.duration,
+    cfg = ServiceBenchSettings(artifact=args.artifact, engine=args.engine, duration_s=args.duration,
                       rate=args.rate, max_frames=args.max_frames, soak_frames=args.soak_frames,
                       deadline_ms=args.deadline_ms, soak_rate=args.soak_rate,
                       search_start=args.search_start, search_upper=args.search_max,

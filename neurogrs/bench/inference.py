@@ -30,14 +30,15 @@ from typing import Callable
 
 import numpy as np
 
+from neurogrs.settings import SettingsDict
 from neurogrs.errors import ConfigError
 from neurogrs.spec import ModelSpec, forward
 
-__all__ = ["BenchRow", "BenchSettings", "time_calls", "run_inference_bench", "format_table"]
+__all__ = ["BenchRow", "InferenceBenchSettings", "time_calls", "run_inference_bench", "format_table"]
 
 
 @dataclass(frozen=True)
-class BenchSettings:
+class InferenceBenchSettings(SettingsDict):
     """How many frames each path gets, and the seed of the random frames."""
 
     frames: int = 10_000
@@ -198,7 +199,7 @@ def _peer(label: str, fn, *args) -> BenchRow:
 def run_inference_bench(
     spec: ModelSpec,
     model_hash: str,
-    settings: BenchSettings | None = None,
+    settings: InferenceBenchSettings | None = None,
     engine_options: dict | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict:
@@ -207,7 +208,7 @@ def run_inference_bench(
     from neurogrs.inference.numba_engine import NumbaEngine
     from neurogrs.inference.numpy_engine import NumpyEngine
 
-    s = settings or BenchSettings()
+    s = settings or InferenceBenchSettings()
     say = log or (lambda msg: None)
     rng = np.random.default_rng(s.seed)
     frames = rng.normal(0.0, 1.0, size=(s.frames, spec.n_inputs)).astype(np.float32)

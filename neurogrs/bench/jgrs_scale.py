@@ -27,7 +27,7 @@ from neurogrs.pruning.grs import grs
 from neurogrs.pruning.jgrs import jgrs
 from neurogrs.pruning.settings import PruneSettings
 from neurogrs.simulate import simulate_session
-from neurogrs.splits import SplitConfig, make_split
+from neurogrs.splits import SplitSettings, make_split
 from neurogrs.zoo import ZOO, spec_from_blueprint
 
 __all__ = ["nn1_wide", "run_seed", "main"]
@@ -52,7 +52,7 @@ def _run(fn, name, spec, data, settings, seed):
 def run_seed(neurons: int, first_width: int, seed: int, settings: PruneSettings,
              frames: int | None = None, methods: tuple[str, ...] = ("jgrs", "grs")) -> dict:
     session = simulate_session(n_neurons=neurons, n_frames=frames, seed=seed)
-    split = make_split(session.labels, SplitConfig(mode=settings.split, blocks=settings.blocks),
+    split = make_split(session.labels, SplitSettings(mode=settings.split, blocks=settings.blocks),
                        np.random.default_rng(seed))
     spec = spec_from_blueprint(nn1_wide(first_width), neurons, np.random.default_rng(seed),
                                name=f"nn1w{first_width}")
@@ -78,7 +78,7 @@ def score_timing(neurons: int, first_width: int, repeats: int = 5) -> dict:
     from neurogrs.pruning.surgery import full_masks, prunable_layers, zero_masked
 
     session = simulate_session(n_neurons=neurons, seed=0)
-    split = make_split(session.labels, SplitConfig(), np.random.default_rng(0))
+    split = make_split(session.labels, SplitSettings(), np.random.default_rng(0))
     spec = spec_from_blueprint(nn1_wide(first_width), neurons, np.random.default_rng(0))
     data = prepare(session, split, spec)
     masks = full_masks(spec)

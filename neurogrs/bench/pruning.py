@@ -27,7 +27,7 @@ from neurogrs.pruning.keras_adapter import from_keras, to_keras
 from neurogrs.pruning.surgery import Masks, full_masks, prunable_layers, slice_masked
 from neurogrs.simulate import simulate_session
 from neurogrs.spec import Dropout, ModelSpec
-from neurogrs.splits import SplitConfig, make_split
+from neurogrs.splits import SplitSettings, make_split
 from neurogrs.zoo import init_spec
 
 __all__ = ["naive_keras_fit", "grs_candidates", "run_retrain_bench", "format_table"]
@@ -79,7 +79,7 @@ def run_retrain_bench(n_neurons: int = 273, n_frames: int = 3000, rounds: int = 
         if not isinstance(v, int) or v < 1:
             raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
     session = simulate_session(n_neurons=n_neurons, n_frames=n_frames, seed=seed)
-    split = make_split(session.labels, SplitConfig(), np.random.default_rng(seed))
+    split = make_split(session.labels, SplitSettings(), np.random.default_rng(seed))
     spec = init_spec("nn1", n_neurons, np.random.default_rng((seed, 1)))
     x = spec.preprocessing.apply(session.traces[split.balanced])
     y = session.labels[split.balanced].astype(np.int32)

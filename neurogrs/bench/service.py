@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from neurogrs.settings import SettingsDict
 from neurogrs.bench.process import EventProcess
 from neurogrs.bench.rate_search import describe, search_max_rate
 from neurogrs.errors import ConfigError
@@ -33,7 +34,7 @@ from neurogrs.inference import ENGINES
 from neurogrs.stream import protocol as P
 from neurogrs.stream.policy import ALL
 
-__all__ = ["BenchConfig", "run_bench", "format_table", "soak_line", "sustained", "shortfalls"]
+__all__ = ["ServiceBenchSettings", "run_bench", "format_table", "soak_line", "sustained", "shortfalls"]
 
 STARTUP_TIMEOUT_S = 60.0
 ANY_PORT = "@tcp://127.0.0.1:*"  # targets bind ephemeral loopback ports (never the defaults)
@@ -48,7 +49,7 @@ CRITERION = "paced, 0 lost, 0 misses, p99 <= deadline/4"
 
 
 @dataclass(frozen=True)
-class BenchConfig:
+class ServiceBenchSettings(SettingsDict):
     artifact: str
     engine: str = "c"
     duration_s: float = 10.0
@@ -175,7 +176,7 @@ def sustained(r: dict, rate: float, deadline_ms: float) -> bool:
     return not r["shortfalls"]
 
 
-def _soak(cfg: BenchConfig, proc: EventProcess, target: dict, run: Any, soak_rate: int,
+def _soak(cfg: ServiceBenchSettings, proc: EventProcess, target: dict, run: Any, soak_rate: int,
           n_inputs: int) -> dict:
     """The soak run, RSS sampled at the start, each tenth and the end; with churn sessions
     beside it once the soak's own session is established (churn must not take its place)."""
@@ -208,7 +209,7 @@ def _soak(cfg: BenchConfig, proc: EventProcess, target: dict, run: Any, soak_rat
     return r
 
 
-def _start_target(kind: str, cfg: BenchConfig) -> EventProcess:
+def _start_target(kind: str, cfg: ServiceBenchSettings) -> EventProcess:
     if kind == "echo":
         return EventProcess(["-m", "neurogrs.bench.echo", "--frames", ANY_PORT,
                              "--predictions", ANY_PORT])
@@ -217,7 +218,7 @@ def _start_target(kind: str, cfg: BenchConfig) -> EventProcess:
                          "--policy", ALL, "--deadline-ms", str(cfg.deadline_ms)])
 
 
-def run_bench(cfg: BenchConfig, log: TextIO = sys.stderr) -> dict:
+def run_bench(cfg: ServiceBenchSettings, log: TextIO = sys.stderr) -> dict:
     from neurogrs.artifact import load_artifact
 
     art = load_artifact(cfg.artifact)

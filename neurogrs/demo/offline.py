@@ -112,12 +112,12 @@ def _sort_warnings(caught: list, log: Path, say: Callable[[str], None]) -> None:
 def held_out(session: Session, settings: DemoSettings) -> np.ndarray:
     """Frame indices of the test part the prune run reported on (the blocked split's last
     10 % of each of `settings.blocks` chunks), sorted."""
-    from neurogrs.splits import SplitConfig, make_split
+    from neurogrs.splits import SplitSettings, make_split
 
     ps = prune_settings(settings)
     with warnings.catch_warnings():  # the prune stage warns about the split, once
         warnings.simplefilter("ignore")
-        split = make_split(session.labels, SplitConfig(mode=ps.split, blocks=ps.blocks),
+        split = make_split(session.labels, SplitSettings(mode=ps.split, blocks=ps.blocks),
                            np.random.default_rng(ps.seed))
     return split.test
 

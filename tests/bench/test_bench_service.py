@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import pytest
 
-from neurogrs.bench.service import BenchConfig, format_table, run_bench
+from neurogrs.bench.service import ServiceBenchSettings, format_table, run_bench
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_bench_service_small(artifact_dir, capsys):
-    res = run_bench(BenchConfig(str(artifact_dir), engine="numpy", duration_s=0.5, rate=200,
+    res = run_bench(ServiceBenchSettings(str(artifact_dir), engine="numpy", duration_s=0.5, rate=200,
                                 max_frames=300, soak_frames=0))
     table = format_table(res)
     kinds = {(r["target"], r["run"]) for r in res["runs"]}

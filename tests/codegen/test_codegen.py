@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neurogrs.codegen import (
-    CodegenOptions,
-    CompileOptions,
+    CodegenSettings,
+    CompileSettings,
     compile_harness,
     compile_library,
     generate_sources,
@@ -27,7 +27,7 @@ from neurogrs.errors import CompilerError, ConfigError
 from neurogrs.spec import Activation, Dense, ModelSpec, Preprocessing, forward
 from neurogrs.zoo import init_spec
 
-STRICT = CompileOptions(werror=True)
+STRICT = CompileSettings(werror=True)
 
 
 def zoo(name, n, seed=0):
@@ -71,8 +71,8 @@ CASES = {
 def test_strict_compile_and_harness_matches_reference(case, vectors, tmp_path):
     build, sparse = CASES[case]
     spec = build()
-    write_sources(spec, tmp_path, options=CodegenOptions(sparse=sparse))
-    opts = STRICT if vectors else CompileOptions(werror=True, extra_flags=("-DNEUROGRS_NO_VECTORS",))
+    write_sources(spec, tmp_path, options=CodegenSettings(sparse=sparse))
+    opts = STRICT if vectors else CompileSettings(werror=True, extra_flags=("-DNEUROGRS_NO_VECTORS",))
     compile_library(tmp_path, opts)
     exe = compile_harness(tmp_path, opts)
     x = np.random.default_rng(1).normal(size=(9, spec.n_inputs)).astype(np.float32)
@@ -107,7 +107,7 @@ def test_harness_rejects_partial_frame(tmp_path):
 
 
 def _lib(tmp_path, spec, prefix="decoder"):
-    write_sources(spec, tmp_path, options=CodegenOptions(prefix=prefix))
+    write_sources(spec, tmp_path, options=CodegenSettings(prefix=prefix))
     return ctypes.CDLL(str(compile_library(tmp_path, STRICT)))
 
 
@@ -130,7 +130,7 @@ def test_status_codes_and_strings(tmp_path):
 
 def test_header_constants_and_hash(tmp_path):
     spec = tiny()
-    files, _ = generate_sources(spec, options=CodegenOptions(prefix="hpc1"))
+    files, _ = generate_sources(spec, options=CodegenSettings(prefix="hpc1"))
     h = files["decoder.h"]
     assert "#define HPC1_N_INPUTS 5" in h and "#define HPC1_N_OUTPUTS 2" in h
     assert f'#define HPC1_MODEL_HASH "{spec.content_hash()}"' in h
@@ -152,9 +152,9 @@ def test_sparse_auto_picks_by_density():
     modes = {p.index: p.mode for p in plan if p.density is not None}
     # sparse code for the portable sets, dense kernels for AVX2 / AVX-512
     assert modes[0] == "split" and modes[1] == "dense"
-    _, forced = generate_sources(sparse_spec, options=CodegenOptions(sparse="dense"))
+    _, forced = generate_sources(sparse_spec, options=CodegenSettings(sparse="dense"))
     assert all(p.mode == "dense" for p in forced if p.density is not None)
-    _, forced = generate_sources(sparse_spec, options=CodegenOptions(sparse="sparse"))
+    _, forced = generate_sources(sparse_spec, options=CodegenSettings(sparse="sparse"))
     assert all(p.mode == "sparse" for p in forced if p.density is not None)
 
 
@@ -163,7 +163,7 @@ def test_all_zero_layer_compiles(tmp_path):
     spec = zoo("nn2", 6)
     layers = (Dense(np.zeros((6, 32)), spec.layers[0].bias, "relu"),) + spec.layers[1:]
     z = ModelSpec(spec.preprocessing, layers, spec.label_names)
-    write_sources(z, tmp_path, options=CodegenOptions(sparse="sparse"))
+    write_sources(z, tmp_path, options=CodegenSettings(sparse="sparse"))
     exe = compile_harness(tmp_path, STRICT)
     x = np.ones((2, 6), np.float32)
     assert np.max(np.abs(run_harness(exe, x, tmp_path=tmp_path) - forward(z, x))) <= 1e-6
@@ -176,7 +176,7 @@ def test_bad_prefix_rejected(bad):
     with pytest.raises(ConfigError):
         c_identifier(bad)
     with pytest.raises(ConfigError):
-        CodegenOptions(prefix=bad)
+        CodegenSettings(prefix=bad)
 
 
 HOSTILE = 'evil */ #include <stdlib.h>\n"; system("rm -rf /"); /* ??/ \\ \u00e9'
@@ -341,8 +341,8 @@ def test_kernel_sets_agree(model, kset, tmp_path):
     expected = {"auto": None, "avx2": "avx2+fma", "vector4": "vector4", "plain": "plain"}[kset]
     if kset == "avx2" and not {"avx2", "fma"} <= cpu:
         pytest.skip("this CPU has no AVX2+FMA")
-    write_sources(spec, tmp_path, options=CodegenOptions(sparse="dense"))
-    lib_path = compile_library(tmp_path, CompileOptions(werror=True, extra_flags=flags))
+    write_sources(spec, tmp_path, options=CodegenSettings(sparse="dense"))
+    lib_path = compile_library(tmp_path, CompileSettings(werror=True, extra_flags=flags))
     lib = ctypes.CDLL(str(lib_path))
     lib.decoder_kernels.restype = ctypes.c_char_p
     got_set = lib.decoder_kernels().decode()
@@ -370,7 +370,7 @@ def test_split_layer_in_every_kernel_set(kset, tmp_path):
         pytest.skip("this CPU has no AVX2+FMA")
     write_sources(spec, tmp_path)
     lib = ctypes.CDLL(str(compile_library(
-        tmp_path, CompileOptions(werror=True, extra_flags=KERNEL_SETS[kset]))))
+        tmp_path, CompileSettings(werror=True, extra_flags=KERNEL_SETS[kset]))))
     f32 = np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")
     lib.decoder_predict_batch.argtypes = [f32, f32, ctypes.c_int]
     x = np.random.default_rng(6).normal(size=(12, 40)).astype(np.float32)

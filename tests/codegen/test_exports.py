@@ -21,7 +21,7 @@ def test_generator_reexports_the_public_api():
     from neurogrs.codegen import generator, options, sources
 
     for n in ("GENERATOR_VERSION", "GENERATOR_ID", "SPARSE_MODES", "SPARSE_CROSSOVER",
-              "STATUS", "CodegenOptions", "LayerPlan"):
+              "STATUS", "CodegenSettings", "LayerPlan"):
         assert getattr(generator, n) is getattr(options, n)
     for n in ("generate_sources", "write_sources", "generate_pyext"):
         assert getattr(generator, n) is getattr(sources, n)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurogrs.codegen import CodegenOptions, generate_sources
+from neurogrs.codegen import CodegenSettings, generate_sources
 from neurogrs.spec import Conv2D, Dense, Flatten, MaxPool2D, ModelSpec, Preprocessing
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -34,7 +34,7 @@ def golden_spec() -> ModelSpec:
 
 
 def test_generator_output_matches_golden():
-    files, _ = generate_sources(golden_spec(), options=CodegenOptions(prefix="golden",
+    files, _ = generate_sources(golden_spec(), options=CodegenSettings(prefix="golden",
                                                                       crossover=0.5))
     if os.environ.get("NEUROGRS_UPDATE_GOLDEN") == "1":
         GOLDEN.mkdir(exist_ok=True)

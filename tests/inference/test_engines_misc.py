@@ -220,10 +220,10 @@ def test_random_architectures_agree(spec, sparse, tmp_path):
 # ------------------------------------------------------------------- bench smoke
 def test_bench_smoke(nn2_artifact):
     from neurogrs.artifact import load_artifact
-    from neurogrs.bench.inference import BenchSettings, format_table, run_inference_bench
+    from neurogrs.bench.inference import InferenceBenchSettings, format_table, run_inference_bench
 
     art = load_artifact(nn2_artifact)
-    res = run_inference_bench(art.spec, art.hash, BenchSettings(frames=200, peers=False))
+    res = run_inference_bench(art.spec, art.hash, InferenceBenchSettings(frames=200, peers=False))
     paths = [r["path"] for r in res["rows"]]
     assert paths == ["numpy", "numba", "c", "c (in C)"]
     assert all(r["median_us"] > 0 and r["p99_us"] >= r["median_us"] for r in res["rows"])
@@ -274,7 +274,7 @@ def test_bench_gap_idles_between_calls_outside_the_timing():
     import time as _time
 
     from neurogrs.errors import ConfigError
-    from neurogrs.bench.inference import BenchSettings, time_calls
+    from neurogrs.bench.inference import InferenceBenchSettings, time_calls
 
     frames = np.zeros((5, 3), np.float32)
     t0 = _time.perf_counter()
@@ -282,4 +282,4 @@ def test_bench_gap_idles_between_calls_outside_the_timing():
     assert _time.perf_counter() - t0 >= 0.05
     assert ns.shape == (5,) and float(ns.max()) < 5e6  # the sleeps are not in the timings
     with pytest.raises(ConfigError, match="gap_ms"):
-        BenchSettings(gap_ms=-1)
+        InferenceBenchSettings(gap_ms=-1)

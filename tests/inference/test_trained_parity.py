@@ -9,7 +9,7 @@ import pytest
 from neurogrs.artifact import load_artifact, save_artifact
 from neurogrs.inference import load_engine
 from neurogrs.simulate import simulate_session
-from neurogrs.pruning.train import TrainConfig, train
+from neurogrs.pruning.train import TrainSettings, train
 
 TOL = 1e-5
 
@@ -23,7 +23,7 @@ def session():
 @pytest.mark.parametrize("model", ["nn1", "cnn1"])
 def test_trained_model_engines_match_keras(model, session, tmp_path_factory):
     keras = pytest.importorskip("keras")
-    result = train(session, TrainConfig(model=model, epochs=8, seed=2), progress=False)
+    result = train(session, TrainSettings(model=model, epochs=8, seed=2), progress=False)
     path = save_artifact(result.spec, tmp_path_factory.mktemp(model) / "art",
                          keras_save=result.keras_model.save)
     art = load_artifact(path)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from neurogrs.simulate import simulate_session
-from neurogrs.splits import SplitConfig, make_split
+from neurogrs.splits import SplitSettings, make_split
 
 
 @pytest.fixture(scope="session")
@@ -14,7 +14,7 @@ def small_session():
 
 @pytest.fixture(scope="session")
 def small_split(small_session):
-    return make_split(small_session.labels, SplitConfig(blocks=4), np.random.default_rng(0))
+    return make_split(small_session.labels, SplitSettings(blocks=4), np.random.default_rng(0))
 
 
 def fitted_mlp(session, split, hidden=12, seed=0):

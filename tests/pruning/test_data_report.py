@@ -16,7 +16,7 @@ from neurogrs.pruning.report import (
 )
 from neurogrs.pruning.selection import select
 from neurogrs.session import Session
-from neurogrs.splits import Split, SplitConfig, make_split
+from neurogrs.splits import Split, SplitSettings, make_split
 
 
 def test_parts_and_shapes(small_session, small_split, small_data):
@@ -38,7 +38,7 @@ def test_decision_metric_reads_validation_only(small_data):
 def test_session_too_small_for_the_split():
     rng = np.random.default_rng(0)
     tiny = Session(rng.random((60, 10)).astype(np.float32), np.arange(60) % 2)
-    split = make_split(tiny.labels, SplitConfig(mode="shuffled"), np.random.default_rng(0))
+    split = make_split(tiny.labels, SplitSettings(mode="shuffled"), np.random.default_rng(0))
     from neurogrs.zoo import init_spec
 
     with pytest.raises(SessionError, match="too small for the split.*at least 10"):

@@ -9,7 +9,7 @@ from neurogrs.errors import ConfigError, ModelError
 from neurogrs.evaluate import evaluate_spec
 from neurogrs.simulate import simulate_session
 from neurogrs.spec import Dropout, forward
-from neurogrs.splits import SplitConfig, make_split
+from neurogrs.splits import SplitSettings, make_split
 from neurogrs.zoo import init_spec
 
 tf = pytest.importorskip("tensorflow")
@@ -29,7 +29,7 @@ N = 40
 @pytest.fixture(scope="module")
 def data():
     s = simulate_session(n_neurons=N, n_frames=1200, seed=3)
-    split = make_split(s.labels, SplitConfig(), np.random.default_rng(0))
+    split = make_split(s.labels, SplitSettings(), np.random.default_rng(0))
     spec = init_spec("nn1", N, np.random.default_rng(1))
     x = spec.preprocessing.apply(s.traces[split.balanced])
     y = s.labels[split.balanced].astype(np.int32)

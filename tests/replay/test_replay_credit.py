@@ -15,7 +15,7 @@ from neurogrs.bench.process import EventProcess
 from neurogrs.errors import ConfigError, TransportTimeout
 from neurogrs.formats import save_session
 from neurogrs.replay.credit import CreditSettings, play_credit
-from neurogrs.replay.player import Player, ReplayConfig
+from neurogrs.replay.player import Player, ReplaySettings
 from neurogrs.session import Session
 from neurogrs.stream import protocol as P
 from stream_helpers import N, artifact_dir, term_context  # noqa: F401  (fixture)
@@ -137,7 +137,7 @@ def ctx():
 
 def _player(ctx, responder, T=200, **cfg):
     traces = np.random.default_rng(0).normal(size=(T, N)).astype(np.float32)
-    player = Player(traces, 100.0, ReplayConfig(frames=responder.endpoint(responder.sub),
+    player = Player(traces, 100.0, ReplaySettings(frames=responder.endpoint(responder.sub),
                                                 session_name="w", subscriber_timeout_s=5, **cfg),
                     context=ctx)
     player.open()

@@ -10,7 +10,7 @@ import pytest
 import zmq
 
 from neurogrs.errors import ConfigError, NeurogrsError
-from neurogrs.replay.player import Player, ReplayConfig, default_session_name
+from neurogrs.replay.player import Player, ReplaySettings, default_session_name
 from neurogrs.stream import protocol as P
 from stream_helpers import term_context
 
@@ -41,7 +41,7 @@ def _traces():
 
 def _play(ctx, sink, **cfg):
     cfg.setdefault("session_name", "r")
-    player = Player(_traces(), 100.0, ReplayConfig(
+    player = Player(_traces(), 100.0, ReplaySettings(
         frames=">" + sink.getsockopt_string(zmq.LAST_ENDPOINT), **cfg), context=ctx)
     player.open()
     out = {}
@@ -125,7 +125,7 @@ def test_max_speed_never_drops_against_slow_receiver(ctx, sink):
 
 
 def test_no_subscriber_is_an_error(ctx):
-    player = Player(_traces(), 10.0, ReplayConfig(frames=">tcp://127.0.0.1:9", session_name="x"),
+    player = Player(_traces(), 10.0, ReplaySettings(frames=">tcp://127.0.0.1:9", session_name="x"),
                     context=ctx)
     player.open()
     try:
@@ -140,12 +140,12 @@ def test_no_subscriber_is_an_error(ctx):
                                 {"frames": "udp://x"}, {"max_frames": -3}])
 def test_config_validates(kw):
     with pytest.raises(ConfigError):
-        ReplayConfig(**kw)
+        ReplaySettings(**kw)
 
 
 def test_start_past_end_rejected():
     with pytest.raises(ConfigError):
-        Player(_traces(), 10.0, ReplayConfig(start=T))
+        Player(_traces(), 10.0, ReplaySettings(start=T))
 
 
 def test_default_session_name():

@@ -15,7 +15,7 @@ import zmq
 
 from neurogrs.bench.process import EventProcess
 from neurogrs.errors import ConfigError
-from neurogrs.replay.player import Player, ReplayConfig
+from neurogrs.replay.player import Player, ReplaySettings
 from neurogrs.stream import protocol as P
 from stream_helpers import term_context
 
@@ -93,10 +93,10 @@ def test_sigterm_while_blocked_at_the_high_water_mark_exits_promptly(ctx, short_
 
 
 def test_waits_for_a_service_that_starts_later_by_default(ctx, short_dir):
-    assert ReplayConfig().subscriber_timeout_s is None  # was 30 s: a rig starts it later
+    assert ReplaySettings().subscriber_timeout_s is None  # was 30 s: a rig starts it later
     endpoint = f"ipc://{short_dir}/frames"
     player = Player(np.zeros((5, 4), np.float32), 100.0,
-                    ReplayConfig(frames=">" + endpoint, session_name="r", speed=None),
+                    ReplaySettings(frames=">" + endpoint, session_name="r", speed=None),
                     context=ctx)
     player.open()
     out = {}
@@ -162,5 +162,5 @@ def test_wait_timeout_stops_with_a_clear_error(short_dir):
 def test_wait_timeout_is_validated():
     for bad in (0, -1.0, "5"):
         with pytest.raises(ConfigError, match="subscriber_timeout_s"):
-            ReplayConfig(subscriber_timeout_s=bad)
-    assert ReplayConfig(subscriber_timeout_s=2.5).subscriber_timeout_s == 2.5
+            ReplaySettings(subscriber_timeout_s=bad)
+    assert ReplaySettings(subscriber_timeout_s=2.5).subscriber_timeout_s == 2.5

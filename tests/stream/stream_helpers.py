@@ -13,7 +13,7 @@ from neurogrs.artifact import save_artifact
 from neurogrs.inference import load_engine
 from neurogrs.stream import protocol as P
 from neurogrs.stream.client import Subscriber
-from neurogrs.stream.service import Service, ServiceConfig
+from neurogrs.stream.service import Service, ServiceSettings
 from neurogrs.zoo import init_spec
 
 N = 20
@@ -103,14 +103,14 @@ class Running:
 
 @pytest.fixture
 def start_service(ctx, engine):
-    """start_service(engine=..., run=True, **ServiceConfig fields) -> Running."""
+    """start_service(engine=..., run=True, **ServiceSettings fields) -> Running."""
     running = []
 
     def _start(eng=None, run=True, **cfg):
         cfg.setdefault("frames", ANY)
         cfg.setdefault("predictions", ANY)
         cfg.setdefault("poll_ms", 20)
-        svc = Service(eng or engine, ServiceConfig(**cfg), context=ctx)
+        svc = Service(eng or engine, ServiceSettings(**cfg), context=ctx)
         svc.start()
         th = threading.Thread(target=svc.serve, daemon=True)
         r = Running(svc, th, ctx)

@@ -190,10 +190,10 @@ def test_session_names_are_matched_whole(name):
         P.decode_frame([b"frame." + name.encode(), _body(session=name)], n_inputs=2)
     assert exc.value.reason == "malformed"
     assert P.encode_error(name, 1, "malformed")[0] == b"error._"
-    from neurogrs.stream.service import ServiceConfig
+    from neurogrs.stream.service import ServiceSettings
 
     with pytest.raises(ConfigError):
-        ServiceConfig(sessions=(name,))
+        ServiceSettings(sessions=(name,))
 
 
 def test_every_integer_encoding_is_judged_by_value():

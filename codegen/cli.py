@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from neurogrs.codegen.options import SPARSE_MODES
+
 __all__ = ["register"]
 
 
@@ -21,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="decoder_c", help="output directory (default ./decoder_c)")
     p.add_argument("--prefix", default="decoder",
                    help="C identifier prefix of the API (default: decoder -> decoder_predict)")
-    p.add_argument("--sparse", choices=("auto", "dense", "sparse"), default="auto",
+    p.add_argument("--sparse", choices=SPARSE_MODES, default="auto",
                    help="zero-skipping code for sparse layers: auto picks per layer by "
                         "density (default), or force either")
     p.add_argument("--march-native", action="store_true",

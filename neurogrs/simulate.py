@@ -33,14 +33,14 @@ on one session and decoding another is meaningful.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from neurogrs.errors import ConfigError
 from neurogrs.session import Session
+from neurogrs.simulate_settings import SimulationSettings
 
 __all__ = [
     "SimulationSettings",
@@ -71,101 +71,6 @@ _JUMP = np.array([
     [0.55, 0.0, 0.45],  # fine  -> rest / coarse
     [0.4, 0.6, 0.0],   # coarse -> rest / fine
 ])
-
-
-def _check_range(name: str, value: Any, lo: float, hi: float, integer: bool = False,
-                 lo_open: bool = False) -> None:
-    ok_type = (isinstance(value, (int, np.integer)) and not isinstance(value, bool)) if integer \
-        else (isinstance(value, (int, float, np.integer, np.floating))
-              and not isinstance(value, bool))
-    if not ok_type:
-        kind = "an integer" if integer else "a number"
-        raise ConfigError(f"{name} = {value!r}: must be {kind} in "
-                          f"{'(' if lo_open else '['}{lo:g}, {hi:g}]")
-    v = float(value)
-    if not math.isfinite(v) or v > hi or v < lo or (lo_open and v == lo):
-        raise ConfigError(f"{name} = {value!r}: must be in "
-                          f"{'(' if lo_open else '['}{lo:g}, {hi:g}]")
-
-
-@dataclass(frozen=True)
-class SimulationSettings:
-    """Settings of `simulate_session`; validated on creation (errors name field, value, range)."""
-
-    n_neurons: int = 273
-    n_frames: int = 3000
-    fs: float = 10.0
-    label1_fraction: float = 0.30
-    label1_tolerance: float = 0.04
-    # field of view
-    fov_px: float = 512.0
-    n_clusters: int = 8
-    clustered_fraction: float = 0.6
-    cluster_sd_px: float = 18.0
-    min_distance_px: float = 8.0
-    # behaviour (mean dwell times, seconds; fine-motion dwell follows label1_fraction)
-    rest_dwell_s: float = 10.0
-    coarse_dwell_s: float = 6.0
-    # neurons
-    tuned_fraction: float = 0.35
-    tuning_gain: float = 2.4
-    base_rate_hz: float = 0.25
-    shared_fluctuation: float = 0.25
-    private_fluctuation: float = 0.25
-    decay_s: tuple[float, float] = (0.5, 1.0)
-    noise_sd: float = 0.25
-    zero_fraction: float = 0.5
-    # day-to-day drift between sessions of one mouse (log-sd of rate and gain changes)
-    drift: float = 0.25
-
-    def __post_init__(self) -> None:
-        _check_range("n_neurons", self.n_neurons, 1, 100_000, integer=True)
-        _check_range("n_frames", self.n_frames, 50, 10_000_000, integer=True)
-        _check_range("fs", self.fs, 0.0, 1000.0, lo_open=True)
-        _check_range("label1_fraction", self.label1_fraction, 0.05, 0.8)
-        _check_range("label1_tolerance", self.label1_tolerance, 0.005, 0.5)
-        _check_range("fov_px", self.fov_px, 16.0, 100_000.0)
-        _check_range("n_clusters", self.n_clusters, 1, 1000, integer=True)
-        _check_range("clustered_fraction", self.clustered_fraction, 0.0, 1.0)
-        _check_range("cluster_sd_px", self.cluster_sd_px, 0.0, 10_000.0, lo_open=True)
-        _check_range("min_distance_px", self.min_distance_px, 0.0, self.fov_px / 8)
-        _check_range("rest_dwell_s", self.rest_dwell_s, 0.5, 3600.0)
-        _check_range("coarse_dwell_s", self.coarse_dwell_s, 0.5, 3600.0)
-        _check_range("tuned_fraction", self.tuned_fraction, 0.0, 1.0)
-        _check_range("tuning_gain", self.tuning_gain, 0.0, 10.0)
-        _check_range("base_rate_hz", self.base_rate_hz, 0.0, 100.0, lo_open=True)
-        _check_range("shared_fluctuation", self.shared_fluctuation, 0.0, 5.0)
-        _check_range("private_fluctuation", self.private_fluctuation, 0.0, 5.0)
-        if not (isinstance(self.decay_s, (tuple, list)) and len(self.decay_s) == 2):
-            raise ConfigError(f"decay_s = {self.decay_s!r}: must be a (min, max) pair of seconds")
-        _check_range("decay_s[0]", self.decay_s[0], 0.0, 60.0, lo_open=True)
-        _check_range("decay_s[1]", self.decay_s[1], float(self.decay_s[0]), 60.0)
-        object.__setattr__(self, "decay_s", (float(self.decay_s[0]), float(self.decay_s[1])))
-        _check_range("noise_sd", self.noise_sd, 0.0, 100.0)
-        _check_range("zero_fraction", self.zero_fraction, 0.0, 0.95)
-        _check_range("drift", self.drift, 0.0, 3.0)
-        # the expected occupancy must be reachable inside the recording
-        if self.n_frames / self.fs < 10.0:
-            raise ConfigError(
-                f"n_frames = {self.n_frames} at fs = {self.fs:g} Hz is {self.n_frames / self.fs:g} s: "
-                "need at least 10 s of behaviour"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["decay_s"] = list(self.decay_s)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "SimulationSettings":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown simulation setting(s): {', '.join(unknown)}")
-        d = dict(d)
-        if "decay_s" in d:
-            d["decay_s"] = tuple(d["decay_s"])
-        return cls(**d)
 
 
 @dataclass(frozen=True)

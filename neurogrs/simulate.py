@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from neurogrs.session import Session
-from neurogrs.simulate_settings import SimulationSettings
+from neurogrs.simulate_settings import SimulationSettings, check_range
 
 __all__ = [
     "SimulationSettings",
@@ -338,8 +338,8 @@ def simulate_session(
     given explicitly win over `settings`. `session_index` > 0 gives another session of
     the same simulated mouse (same neurons, drifted rates and gains).
     """
-    _check_range("seed", seed, 0, 2**63 - 1, integer=True)
-    _check_range("session_index", session_index, 0, 10**6, integer=True)
+    check_range("seed", seed, 0, 2**63 - 1, integer=True)
+    check_range("session_index", session_index, 0, 10**6, integer=True)
     explicit = {k: v for k, v in (("n_neurons", n_neurons), ("n_frames", n_frames),
                                   ("label1_fraction", label1_fraction), ("fs", fs))
                 if v is not None}

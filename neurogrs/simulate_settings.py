@@ -11,10 +11,10 @@ import numpy as np
 
 from neurogrs.errors import ConfigError
 
-__all__ = ["SimulationSettings"]
+__all__ = ["SimulationSettings", "check_range"]
 
 
-def _check_range(name: str, value: Any, lo: float, hi: float, integer: bool = False,
+def check_range(name: str, value: Any, lo: float, hi: float, integer: bool = False,
                  lo_open: bool = False) -> None:
     ok_type = (isinstance(value, (int, np.integer)) and not isinstance(value, bool)) if integer \
         else (isinstance(value, (int, float, np.integer, np.floating))
@@ -60,31 +60,31 @@ class SimulationSettings:
     drift: float = 0.25
 
     def __post_init__(self) -> None:
-        _check_range("n_neurons", self.n_neurons, 1, 100_000, integer=True)
-        _check_range("n_frames", self.n_frames, 50, 10_000_000, integer=True)
-        _check_range("fs", self.fs, 0.0, 1000.0, lo_open=True)
-        _check_range("label1_fraction", self.label1_fraction, 0.05, 0.8)
-        _check_range("label1_tolerance", self.label1_tolerance, 0.005, 0.5)
-        _check_range("fov_px", self.fov_px, 16.0, 100_000.0)
-        _check_range("n_clusters", self.n_clusters, 1, 1000, integer=True)
-        _check_range("clustered_fraction", self.clustered_fraction, 0.0, 1.0)
-        _check_range("cluster_sd_px", self.cluster_sd_px, 0.0, 10_000.0, lo_open=True)
-        _check_range("min_distance_px", self.min_distance_px, 0.0, self.fov_px / 8)
-        _check_range("rest_dwell_s", self.rest_dwell_s, 0.5, 3600.0)
-        _check_range("coarse_dwell_s", self.coarse_dwell_s, 0.5, 3600.0)
-        _check_range("tuned_fraction", self.tuned_fraction, 0.0, 1.0)
-        _check_range("tuning_gain", self.tuning_gain, 0.0, 10.0)
-        _check_range("base_rate_hz", self.base_rate_hz, 0.0, 100.0, lo_open=True)
-        _check_range("shared_fluctuation", self.shared_fluctuation, 0.0, 5.0)
-        _check_range("private_fluctuation", self.private_fluctuation, 0.0, 5.0)
+        check_range("n_neurons", self.n_neurons, 1, 100_000, integer=True)
+        check_range("n_frames", self.n_frames, 50, 10_000_000, integer=True)
+        check_range("fs", self.fs, 0.0, 1000.0, lo_open=True)
+        check_range("label1_fraction", self.label1_fraction, 0.05, 0.8)
+        check_range("label1_tolerance", self.label1_tolerance, 0.005, 0.5)
+        check_range("fov_px", self.fov_px, 16.0, 100_000.0)
+        check_range("n_clusters", self.n_clusters, 1, 1000, integer=True)
+        check_range("clustered_fraction", self.clustered_fraction, 0.0, 1.0)
+        check_range("cluster_sd_px", self.cluster_sd_px, 0.0, 10_000.0, lo_open=True)
+        check_range("min_distance_px", self.min_distance_px, 0.0, self.fov_px / 8)
+        check_range("rest_dwell_s", self.rest_dwell_s, 0.5, 3600.0)
+        check_range("coarse_dwell_s", self.coarse_dwell_s, 0.5, 3600.0)
+        check_range("tuned_fraction", self.tuned_fraction, 0.0, 1.0)
+        check_range("tuning_gain", self.tuning_gain, 0.0, 10.0)
+        check_range("base_rate_hz", self.base_rate_hz, 0.0, 100.0, lo_open=True)
+        check_range("shared_fluctuation", self.shared_fluctuation, 0.0, 5.0)
+        check_range("private_fluctuation", self.private_fluctuation, 0.0, 5.0)
         if not (isinstance(self.decay_s, (tuple, list)) and len(self.decay_s) == 2):
             raise ConfigError(f"decay_s = {self.decay_s!r}: must be a (min, max) pair of seconds")
-        _check_range("decay_s[0]", self.decay_s[0], 0.0, 60.0, lo_open=True)
-        _check_range("decay_s[1]", self.decay_s[1], float(self.decay_s[0]), 60.0)
+        check_range("decay_s[0]", self.decay_s[0], 0.0, 60.0, lo_open=True)
+        check_range("decay_s[1]", self.decay_s[1], float(self.decay_s[0]), 60.0)
         object.__setattr__(self, "decay_s", (float(self.decay_s[0]), float(self.decay_s[1])))
-        _check_range("noise_sd", self.noise_sd, 0.0, 100.0)
-        _check_range("zero_fraction", self.zero_fraction, 0.0, 0.95)
-        _check_range("drift", self.drift, 0.0, 3.0)
+        check_range("noise_sd", self.noise_sd, 0.0, 100.0)
+        check_range("zero_fraction", self.zero_fraction, 0.0, 0.95)
+        check_range("drift", self.drift, 0.0, 3.0)
         # the expected occupancy must be reachable inside the recording
         if self.n_frames / self.fs < 10.0:
             raise ConfigError(

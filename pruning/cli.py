@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from neurogrs.pruning.methods import method_names
+
 __all__ = ["register"]
 
 _EPILOG = """\
@@ -55,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models", default="nn1", metavar="M1,M2",
                    help="comma-separated zoo models (nn1, nn2, cnn1, cnn2) or .keras files "
                         "(default nn1)")
-    p.add_argument("--method", choices=("grs", "rrs", "nwm"), default="grs",
+    p.add_argument("--method", choices=method_names(), default="grs",
                    help="structured pruning algorithm (default grs)")
     p.add_argument("--tq", action="store_true",
                    help="then Stage T (threshold) and Stage Q (round), no retraining "

@@ -25,6 +25,7 @@ import numpy as np
 
 from neurogrs.errors import ConfigError, NeurogrsError
 from neurogrs.pruning.data import evaluate, prepare
+from neurogrs.pruning.methods import method_function, method_names
 from neurogrs.pruning.report import (
     chance_warning,
     model_values,
@@ -40,15 +41,7 @@ from neurogrs.spec import ModelSpec
 __all__ = ["METHODS", "PruneRun", "prune_session", "check_selection"]
 
 
-def _methods() -> dict[str, Callable]:
-    from neurogrs.pruning.grs import grs
-    from neurogrs.pruning.nwm import nwm
-    from neurogrs.pruning.rrs import rrs
-
-    return {"grs": grs, "rrs": rrs, "nwm": nwm}
-
-
-METHODS = ("grs", "rrs", "nwm")
+METHODS = method_names()  # the registry in pruning/methods.py: one line per method
 
 
 @dataclass
@@ -140,7 +133,7 @@ class _Flow:
     def structured(self, label: str, spec: ModelSpec, data, initial: dict, cand: dict,
                    rng: np.random.Generator, callback):
         """GRS / RRS / NWM, then the sliced artifact; returns (pruned spec, partial)."""
-        result = _methods()[self.method](spec, data, self.settings, rng, callback)
+        result = method_function(self.method)(spec, data, self.settings, rng, callback)
         cand["search"] = result.to_dict()
         prov = {**self.provenance, "stage": self.method, "parent_hash": spec.content_hash(),
                 "retrainings": result.retrainings, "partial": result.partial}

@@ -174,8 +174,7 @@ def prune_session(
     show_training: bool = False,
 ) -> PruneRun:
     """Run the whole flow; `progress(desc)` gives a per-iteration callback (or None)."""
-    if method not in METHODS:
-        raise ConfigError(f"method must be one of {METHODS}, got {method!r}")
+    method_function(method)  # ConfigError naming the registered methods
     labels = _check_models(models)
     check_selection(constraints, minimize, maximize)
     out = Path(out_dir)

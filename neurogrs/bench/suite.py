@@ -173,11 +173,17 @@ def job_record(job: Job, settings: PruneSettings, report: dict, seconds: float,
 
 
 def append_record(path: Path, record: dict) -> None:
-    """One line, one write, under an exclusive lock (suite processes may share the file)."""
+    """One line, one write, under an exclusive lock (suite processes may share the file).
+
+    After a line cut by a kill (no final newline) the record starts on a new line.
+    """
     line = (json.dumps(record, allow_nan=False) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
         os.write(fd, line)
         os.fsync(fd)
     finally:
@@ -249,8 +255,9 @@ def run_suite(settings: SuiteSettings, out_dir: str | Path, *, resume: bool = Fa
     _check_resume(out, settings, resume)
     jobs_path = out / "jobs.jsonl"
     done = {r["key"] for r in read_records(jobs_path) if r.get("status") == "ok"}
-    todo = [j for j in plan_jobs(settings) if j.key not in done]
-    log(f"{len(done)} jobs already done, {len(todo)} to run")
+    planned = plan_jobs(settings)
+    todo = [j for j in planned if j.key not in done]
+    log(f"{len(planned) - len(todo)} of {len(planned)} jobs already done, {len(todo)} to run")
     sessions = suite_sessions(out, settings.frames)
     runner = runner or _run_job
     try:

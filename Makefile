@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo   - set up .venv, simulate a 273-neuron session, train nn1, export an artifact + C library"
 	@echo "make test   - set up .venv and run the whole test suite (slow-marked tests included)"
-	@echo "make bench  - inference and service benchmarks (side by side, ratios)"
+	@echo "make bench  - inference, service and pruning benchmarks (side by side, ratios)"
 	@echo "make clean  - remove .venv and outputs"
 
 $(STAMP): pyproject.toml
@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python -m neurogrs.demo --out $(DEMO) --no-codegen --quiet
 	$(BIN)/neurogrs bench inference $(DEMO)/nn1
 	$(BIN)/neurogrs bench service $(DEMO)/nn1 --engine c
+	$(BIN)/neurogrs bench pruning
 
 clean:
 	rm -rf $(VENV) $(DEMO) build *.egg-info

@@ -163,9 +163,14 @@ def _bench_pruning_suite(args: argparse.Namespace) -> int:
                              splits=names(args.splits), sessions=names(args.sessions),
                              trials=args.trials, frames=args.suite_frames, tq=not args.no_tq,
                              prune=prune)
-    if args.tables_only:
+    if args.tables_only:  # the settings the suite in --out was run with, when recorded
         from pathlib import Path
 
+        recorded = Path(args.out) / "suite.json"
+        if recorded.exists():
+            d = json.loads(recorded.read_text())
+            d.pop("schema", None)
+            settings = SuiteSettings.from_dict(d)
         tables = write_tables(read_records(Path(args.out) / "jobs.jsonl"), settings, args.out)
     else:
         try:

@@ -167,3 +167,19 @@ def test_settings_refuse_bad_values_naming_them():
     assert len(jobs) == 2 * 9 * 2 * 3 and jobs[0].key == "nn1/shuffled/M1_S1/t0/grs"
     assert jobs[0].settings(TINY).metric == "accuracy"
     assert jobs[-1].settings(TINY).split == "blocked" and jobs[-1].settings(TINY).seed == 1
+
+
+def test_cli_tables_only_reads_the_records_and_the_recorded_settings(tmp_path, capsys):
+    from neurogrs.cli import main
+
+    s = S.SuiteSettings(models=("nn1",), sessions=("M1_S1", "M2_S1"), prune=TINY)
+    (tmp_path / "suite.json").write_text(json.dumps({"schema": S.SUITE_SCHEMA, **s.to_dict()}))
+    for rec in (_rec("shuffled", "nn1", "grs", 1000, 300, 0.98, 0.975, 50),
+                _rec("shuffled", "nn1", "nwm", 1000, 700, 0.98, 0.97, 500)):
+        S.append_record(tmp_path / "jobs.jsonl", rec)
+    assert main(["bench", "pruning", "--tables-only", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "GRS keeps fewer params than NWM on nn1 (means): 30.0% vs 70.0% -> met" in out
+    tables = json.loads((tmp_path / "tables.json").read_text())
+    assert tables["settings"]["prune"]["retrain_epochs"] == 1  # from suite.json, not defaults
+    assert tables["rows"][0]["test_loss_pp"]["mean"] == pytest.approx(0.5)

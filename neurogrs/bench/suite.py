@@ -120,7 +120,7 @@ class Job:
 
 
 def plan_jobs(s: SuiteSettings) -> list[Job]:
-    """Every job, in run order: model, split (shuffled first), session, trial, method."""
+    """Every job, in run order: model, split, session, trial, method (as listed)."""
     return [Job(m, sp, sess, t, meth) for m in s.models for sp in s.splits
             for sess in s.session_names() for t in range(s.trials) for meth in s.methods]
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from neurogrs.pruning.methods import method_names
+
 __all__ = ["register"]
 
 _EPILOG = """\
@@ -56,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models", default="nn1", metavar="M1,M2",
                    help="comma-separated zoo models (nn1, nn2, cnn1, cnn2) or .keras files "
                         "(default nn1)")
-    p.add_argument("--method", choices=("grs", "rrs", "nwm", "jgrs"), default="grs",
+    p.add_argument("--method", choices=method_names(), default="grs",
                    help="structured pruning algorithm (default grs; jgrs = GRS with jumps, "
                         "our reconstruction, see docs/pruning.md)")
     p.add_argument("--tq", action="store_true",

@@ -25,6 +25,7 @@ import numpy as np
 
 from neurogrs.errors import ConfigError, NeurogrsError
 from neurogrs.pruning.data import evaluate, prepare
+from neurogrs.pruning.methods import method_function, method_names
 from neurogrs.pruning.report import (
     chance_warning,
     model_values,
@@ -40,16 +41,7 @@ from neurogrs.spec import ModelSpec
 __all__ = ["METHODS", "PruneRun", "prune_session", "check_selection"]
 
 
-def _methods() -> dict[str, Callable]:
-    from neurogrs.pruning.grs import grs
-    from neurogrs.pruning.jgrs import jgrs
-    from neurogrs.pruning.nwm import nwm
-    from neurogrs.pruning.rrs import rrs
-
-    return {"grs": grs, "rrs": rrs, "nwm": nwm, "jgrs": jgrs}
-
-
-METHODS = ("grs", "rrs", "nwm", "jgrs")
+METHODS = method_names()  # the registry in pruning/methods.py: one line per method
 
 
 @dataclass
@@ -141,7 +133,7 @@ class _Flow:
     def structured(self, label: str, spec: ModelSpec, data, initial: dict, cand: dict,
                    rng: np.random.Generator, callback):
         """GRS / RRS / NWM / JGRS, then the sliced artifact; returns (pruned spec, partial)."""
-        result = _methods()[self.method](spec, data, self.settings, rng, callback)
+        result = method_function(self.method)(spec, data, self.settings, rng, callback)
         cand["search"] = result.to_dict()
         prov = {**self.provenance, "stage": self.method, "parent_hash": spec.content_hash(),
                 "retrainings": result.retrainings, "partial": result.partial}
@@ -182,8 +174,7 @@ def prune_session(
     show_training: bool = False,
 ) -> PruneRun:
     """Run the whole flow; `progress(desc)` gives a per-iteration callback (or None)."""
-    if method not in METHODS:
-        raise ConfigError(f"method must be one of {METHODS}, got {method!r}")
+    method_function(method)  # ConfigError naming the registered methods
     labels = _check_models(models)
     check_selection(constraints, minimize, maximize)
     out = Path(out_dir)

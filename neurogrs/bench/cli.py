@@ -95,15 +95,104 @@ def _register_pruning(bench_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_bench_pruning)
+    _add_pruning_run_arguments(p)
+
+
+def _add_pruning_run_arguments(p: argparse.ArgumentParser) -> None:
+    from neurogrs.pruning.methods import method_names
+
+    g = p.add_argument_group("the full GRS run (printed after the ratio)")
+    g.add_argument("--no-grs-run", action="store_true",
+                   help="skip the timed full GRS run of nn1 (--neurons, --frames, --epochs)")
+    s = p.add_argument_group(
+        "--suite: methods over the simulated nine-session suite",
+        "One job per (model, split, session, trial, method): `neurogrs prune` with Stage T/Q. "
+        "Results are appended to OUT/jobs.jsonl as they finish; tables (mean/min/max test "
+        "loss, params and FLOPs % of initial, +TQ non-zero %, wall time, retrainings) go to "
+        "OUT/tables.{json,md,png} and the terminal. Shuffled split: accuracy (the papers'); "
+        "blocked split: balanced accuracy.")
+    s.add_argument("--suite", action="store_true", help="run the suite instead of the ratio")
+    s.add_argument("--out", default="prune-suite", metavar="DIR",
+                   help="suite output directory (default prune-suite)")
+    s.add_argument("--models", default="nn1,cnn1", help="zoo models (default nn1,cnn1)")
+    s.add_argument("--methods", default="grs,rrs,nwm",
+                   help=f"methods among {','.join(method_names())} (default grs,rrs,nwm)")
+    s.add_argument("--splits", default="shuffled,blocked",
+                   help="shuffled (accuracy) and/or blocked (balanced accuracy)")
+    s.add_argument("--sessions", default=None, metavar="M1_S1,...",
+                   help="suite sessions to run (default all nine: M1..M3 x S1..S3)")
+    s.add_argument("--trials", type=int, default=1, help="trials per session (seed + k)")
+    s.add_argument("--suite-frames", type=int, default=3000,
+                   help="frames per simulated session (default 3000)")
+    s.add_argument("--config", metavar="FILE.toml", default=None,
+                   help="pruning settings (PruneSettings keys, as `neurogrs prune --config`)")
+    s.add_argument("--retrain-epochs", type=int, default=None,
+                   help="fine-tuning epochs per candidate (default 50)")
+    s.add_argument("--initial-epochs", type=int, default=None,
+                   help="initial training epochs (default 150)")
+    s.add_argument("--no-tq", action="store_true", help="skip Stage T/Q after each method")
+    s.add_argument("--resume", action="store_true",
+                   help="continue the suite in --out: finished jobs are skipped")
+    s.add_argument("--tables-only", action="store_true",
+                   help="only rebuild the tables from --out/jobs.jsonl (runs nothing)")
 
 
 def _bench_pruning(args: argparse.Namespace) -> int:
+    if args.suite or args.tables_only:
+        return _bench_pruning_suite(args)
+    from neurogrs.bench.grs_timing import format_grs_timing, run_grs_timing
     from neurogrs.bench.pruning import format_table, run_retrain_bench
+    from neurogrs.pruning.settings import PruneSettings
+
+    def log(msg: str) -> None:
+        print(f"[bench] {msg}", file=sys.stderr)
 
     result = run_retrain_bench(args.neurons, args.frames, rounds=args.rounds, epochs=args.epochs,
-                               naive_epochs=args.naive_epochs, seed=args.seed,
-                               log=lambda msg: print(f"[bench] {msg}", file=sys.stderr))
+                               naive_epochs=args.naive_epochs, seed=args.seed, log=log)
+    if not args.no_grs_run:
+        result["grs_run"] = run_grs_timing(
+            args.neurons, args.frames, log=log,
+            settings=PruneSettings(retrain_epochs=args.epochs, seed=args.seed))
     print(json.dumps(result, indent=2) if args.json else format_table(result))
+    if "grs_run" in result and not args.json:
+        print(format_grs_timing(result["grs_run"]))
+    return 0
+
+
+def _bench_pruning_suite(args: argparse.Namespace) -> int:
+    from neurogrs.bench.suite import SuiteSettings, read_records, run_suite
+    from neurogrs.bench.suite_tables import terminal, write_tables
+    from neurogrs.pruning.settings import PruneSettings
+
+    def names(text: str | None) -> tuple[str, ...]:
+        return tuple(n.strip() for n in text.split(",") if n.strip()) if text else ()
+
+    prune = PruneSettings.from_file(args.config, retrain_epochs=args.retrain_epochs,
+                                    initial_epochs=args.initial_epochs, seed=args.seed)
+    settings = SuiteSettings(models=names(args.models), methods=names(args.methods),
+                             splits=names(args.splits), sessions=names(args.sessions),
+                             trials=args.trials, frames=args.suite_frames, tq=not args.no_tq,
+                             prune=prune)
+    if args.tables_only:  # the settings the suite in --out was run with, when recorded
+        from pathlib import Path
+
+        recorded = Path(args.out) / "suite.json"
+        if recorded.exists():
+            d = json.loads(recorded.read_text())
+            d.pop("schema", None)
+            settings = SuiteSettings.from_dict(d)
+        tables = write_tables(read_records(Path(args.out) / "jobs.jsonl"), settings, args.out)
+    else:
+        try:
+            tables = run_suite(settings, args.out, resume=args.resume,
+                               log=lambda msg: print(f"[suite] {msg}", file=sys.stderr,
+                                                     flush=True))
+        except KeyboardInterrupt:
+            print(f"[suite] interrupted: finished jobs are in {args.out}/jobs.jsonl "
+                  "(continue with --resume)", file=sys.stderr)
+            return 130
+    print(json.dumps(tables, indent=2) if args.json else terminal(tables))
+    print(f"[suite] tables: {args.out}/tables.md, tables.json, tables.png", file=sys.stderr)
     return 0
 
 

@@ -92,25 +92,25 @@ class _NoWeights:
         return {}
 
 
-@dataclass(frozen=True, eq=False)
-class Dense:
-    kernel: np.ndarray  # [in, out]
-    bias: np.ndarray  # [out]
-    activation: str = "linear"
-    kind: ClassVar[str] = "dense"
+class _Weighted:
+    """What Dense and Conv2D share: a kernel whose last axis is the units, a bias per unit,
+    an activation; their arrays, parameter count and the checks of all three."""
 
-    def __post_init__(self) -> None:
-        k = float32_array("Dense kernel", self.kernel, 2)
-        b = float32_array("Dense bias", self.bias, 1)
-        if b.shape[0] != k.shape[1]:
-            raise ModelError(f"Dense bias has {b.shape[0]} entries, kernel has {k.shape[1]} outputs")
+    kernel: np.ndarray
+    bias: np.ndarray
+    activation: str
+    _what: ClassVar[str] = "outputs"
+
+    def _check_weights(self, ndim: int) -> None:
+        name = type(self).__name__
+        k = float32_array(f"{name} kernel", self.kernel, ndim)
+        b = float32_array(f"{name} bias", self.bias, 1)
+        if b.shape[0] != k.shape[-1]:
+            raise ModelError(f"{name} bias has {b.shape[0]} entries, kernel has "
+                             f"{k.shape[-1]} {self._what}")
         object.__setattr__(self, "kernel", k)
         object.__setattr__(self, "bias", b)
         _check_activation(self.activation)
-
-    @property
-    def units(self) -> int:
-        return int(self.kernel.shape[1])
 
     @property
     def params(self) -> int:
@@ -119,9 +119,27 @@ class Dense:
     def arrays(self, i: int) -> dict[str, np.ndarray]:
         return {f"layer{i}.kernel": self.kernel, f"layer{i}.bias": self.bias}
 
+    def _weights_json(self, i: int) -> dict:
+        return {"activation": self.activation, "kernel": f"layer{i}.kernel",
+                "bias": f"layer{i}.bias"}
+
+
+@dataclass(frozen=True, eq=False)
+class Dense(_Weighted):
+    kernel: np.ndarray  # [in, out]
+    bias: np.ndarray  # [out]
+    activation: str = "linear"
+    kind: ClassVar[str] = "dense"
+
+    def __post_init__(self) -> None:
+        self._check_weights(2)
+
+    @property
+    def units(self) -> int:
+        return int(self.kernel.shape[1])
+
     def to_json(self, i: int) -> dict:
-        return {"type": self.kind, "units": self.units, "activation": self.activation,
-                "kernel": f"layer{i}.kernel", "bias": f"layer{i}.bias"}
+        return {"type": self.kind, "units": self.units, **self._weights_json(i)}
 
     @classmethod
     def from_json(cls, d: dict, arr: ArrayLookup) -> "Dense":
@@ -143,39 +161,26 @@ class Dense:
 
 
 @dataclass(frozen=True, eq=False)
-class Conv2D:
+class Conv2D(_Weighted):
     kernel: np.ndarray  # [kh, kw, c_in, c_out]
     bias: np.ndarray  # [c_out]
     strides: tuple[int, int] = (1, 1)
     activation: str = "linear"
     kind: ClassVar[str] = "conv2d"
+    _what: ClassVar[str] = "filters"
 
     def __post_init__(self) -> None:
-        k = float32_array("Conv2D kernel", self.kernel, 4)
-        b = float32_array("Conv2D bias", self.bias, 1)
-        if b.shape[0] != k.shape[3]:
-            raise ModelError(f"Conv2D bias has {b.shape[0]} entries, kernel has {k.shape[3]} filters")
-        object.__setattr__(self, "kernel", k)
-        object.__setattr__(self, "bias", b)
+        self._check_weights(4)
         object.__setattr__(self, "strides", _pair("strides", self.strides, "Conv2D"))
-        _check_activation(self.activation)
 
     @property
     def filters(self) -> int:
         return int(self.kernel.shape[3])
 
-    @property
-    def params(self) -> int:
-        return int(self.kernel.size + self.bias.size)
-
-    def arrays(self, i: int) -> dict[str, np.ndarray]:
-        return {f"layer{i}.kernel": self.kernel, f"layer{i}.bias": self.bias}
-
     def to_json(self, i: int) -> dict:
         return {"type": self.kind, "filters": self.filters,
                 "kernel_size": list(self.kernel.shape[:2]), "strides": list(self.strides),
-                "padding": "valid", "activation": self.activation,
-                "kernel": f"layer{i}.kernel", "bias": f"layer{i}.bias"}
+                "padding": "valid", **self._weights_json(i)}
 
     @classmethod
     def from_json(cls, d: dict, arr: ArrayLookup) -> "Conv2D":

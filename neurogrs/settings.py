@@ -12,6 +12,7 @@ Settings classes are frozen dataclasses named `...Settings` that validate in
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, TypeVar
 
 from neurogrs.errors import ConfigError
@@ -44,8 +45,8 @@ class SettingsDict:
         fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
         unknown = sorted(set(d) - set(fields))
         if unknown:
-            raise ConfigError(f"{cls.__name__}: unknown setting(s) {', '.join(unknown)} "
-                              f"(known: {', '.join(fields)})")
+            what = re.sub(r"(?<!^)(?=[A-Z])", " ", cls.__name__.removesuffix("Settings")).lower()
+            raise ConfigError(f"unknown {what} setting(s) {unknown} (known: {', '.join(fields)})")
         kwargs = {}
         for name, value in d.items():
             f = fields[name]

@@ -22,10 +22,11 @@ largest number of frames in flight seen.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from neurogrs.errors import ConfigError, TransportTimeout
+from neurogrs.settings import SettingsDict
 from neurogrs.replay.player import POLL_MS, Player
 from neurogrs.stream import protocol as P
 from neurogrs.stream.transport import CLIENT_PREDICTIONS, parse_endpoint
@@ -36,7 +37,7 @@ MAX_CREDIT = 1 << 16
 
 
 @dataclass(frozen=True)
-class CreditSettings:
+class CreditSettings(SettingsDict):
     """How many frames may be in flight, where the answers come from, how long to wait."""
 
     credit: int = 1  # frames in flight at most (1: lockstep)
@@ -55,17 +56,6 @@ class CreditSettings:
                 continue
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 86400:
                 raise ConfigError(f"{name} must be in (0, 86400] s, got {v!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "CreditSettings":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown credit setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**d)
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,14 @@ import json
 import threading
 import time
 import urllib.parse
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import numpy as np
 
 from neurogrs.errors import ConfigError
+from neurogrs.settings import SettingsDict
 from neurogrs.stream import protocol as P
 from neurogrs.stream.client import Subscriber
 from neurogrs.stream.transport import CLIENT_PREDICTIONS
@@ -46,7 +47,7 @@ _STATIC = {  # name -> content type: nothing else is served
 
 
 @dataclass
-class DashboardSettings:
+class DashboardSettings(SettingsDict):
     predictions: str = CLIENT_PREDICTIONS  # the service's prediction endpoint (> connects)
     session: str | None = None  # follow this session only (None: every session)
     host: str = "127.0.0.1"  # where the page listens
@@ -74,17 +75,6 @@ class DashboardSettings:
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return self.host == "localhost"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DashboardSettings":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown dashboard settings {unknown}; valid: {sorted(known)}")
-        return cls(**d)
 
 
 class Feed:

@@ -36,6 +36,7 @@ CASES = {
     "PruneSettings": ("neurogrs.pruning.settings", {"tau_s": 0.99}, ("tau_s", 1.5)),
     "SweepSettings": ("neurogrs.pruning.sweep", {"sessions": ["s.npz"], "trials": 2},
                       ("trials", 0)),
+    "SuiteSettings": ("neurogrs.bench.suite", {"models": ("nn1",), "trials": 2}, ("trials", 0)),
     "DemoSettings": ("neurogrs.demo.settings", {}, ("neurons", 0)),
     "InferenceBenchSettings": ("neurogrs.bench.inference", {"frames": 100}, ("frames", 1)),
     "ServiceBenchSettings": ("neurogrs.bench.service", {"artifact": "art"}, ("engine", "gpu")),

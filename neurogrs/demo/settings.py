@@ -1,9 +1,10 @@
 """What `neurogrs demo` does, as one validated settings object (round-trips via dicts)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 from neurogrs.errors import ConfigError
+from neurogrs.settings import SettingsDict
 
 __all__ = ["DemoSettings", "DEFAULT_METHOD", "DEFAULT_MODELS", "DEFAULT_SELECT", "DEFAULT_MINIMIZE"]
 
@@ -23,7 +24,7 @@ def _int(name: str, v, lo: int, hi: int) -> None:
 
 
 @dataclass(frozen=True)
-class DemoSettings:
+class DemoSettings(SettingsDict):
     """Every knob of the demo. The defaults are the `make demo` run: a simulated 273-neuron,
     3,000-frame session, four candidates, paper training (150 epochs); fine-tuning shortened
     to `retrain_epochs` and each search bounded to `max_iterations` (GRS removes one unit
@@ -77,19 +78,6 @@ class DemoSettings:
             from neurogrs.pruning.pipeline import check_selection
 
             check_selection(self.select, self.minimize, None)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["models"] = list(self.models)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "DemoSettings":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"unknown demo setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**d)
 
 
 def _methods() -> tuple[str, ...]:

@@ -33,7 +33,7 @@ def test_settings_validate_and_round_trip():
                        ({"host": ""}, "host")):
         with pytest.raises(ConfigError, match=field):
             DashboardSettings(**bad)
-    with pytest.raises(ConfigError, match="unknown dashboard settings"):
+    with pytest.raises(ConfigError, match="unknown dashboard setting"):
         DashboardSettings.from_dict({"prot": 1})
 
 

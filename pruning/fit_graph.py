@@ -26,15 +26,17 @@ import numpy as np
 from neurogrs.pruning.tf_quiet import import_tensorflow
 from neurogrs.spec import Activation, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ModelSpec
 
+__all__ = ["Arch", "arch_of", "Batches", "compiled", "train_graph"]
+
 tf = import_tensorflow()
 
 
 def _one_intra_op_thread() -> None:
     """Run TensorFlow ops on one intra-op thread (process-wide, set on first import).
 
-    For these small models one thread beat the default pool on the 2-core machine, for
-    the MLP retraining and for CNN steps alike (docs/concepts.md, Training). Left alone when the
-    TensorFlow runtime already started (another module used it first).
+    For these small models one thread beat the default pool on the 2-core machine, for MLP
+    retraining and CNN steps alike, Keras included (docs/concepts.md, Training). Left alone
+    when the TensorFlow runtime already started (another module used it first).
     """
     try:
         tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -43,8 +45,6 @@ def _one_intra_op_thread() -> None:
 
 
 _one_intra_op_thread()
-
-__all__ = ["Arch", "arch_of", "Batches", "train_graph"]
 
 # Keras 3 Adam constants, and the clip Keras applies to probabilities in cross-entropy
 BETA_1, BETA_2, ADAM_EPS, PROB_EPS = 0.9, 0.999, 1e-7, 1e-7

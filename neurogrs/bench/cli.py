@@ -80,9 +80,10 @@ def _register_pruning(bench_sub: argparse._SubParsersAction) -> None:
         "pruning", help="retraining pruning candidates: naive Keras vs the masked trainer",
         description=(
             "Simulate a session, train nn1, then retrain R rounds of GRS candidates (one random "
-            "unit off per prunable layer) two ways: a new Keras model + compile + fit per "
-            "candidate, and fit_many (full-width masked model, all candidates in one XLA "
-            "call). Prints seconds per candidate, the ratio and validation accuracies."
+            "unit off per prunable layer): a new Keras model + compile + fit per candidate "
+            "(Keras' defaults, and one graph call per epoch), and fit_many (full-width "
+            "masked model, all candidates in one XLA call). Prints seconds per candidate, "
+            "the ratios and validation accuracies."
         ),
     )
     p.add_argument("--neurons", type=int, default=273, help="simulated neurons (default 273)")
@@ -90,8 +91,9 @@ def _register_pruning(bench_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rounds", type=int, default=3, help="GRS-like rounds R (default 3)")
     p.add_argument("--epochs", type=int, default=50, help="retraining epochs (default 50)")
     p.add_argument("--naive-epochs", type=int, default=10,
-                   help="epochs the Keras reference runs; its fit time is scaled to --epochs "
-                        "(default 10; set it to --epochs to run it in full)")
+                   help="epochs the Keras references run; their time is build + first epoch "
+                        "+ later epochs' mean x (--epochs - 1) (default 10; set it to --epochs "
+                        "to run them in full)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_bench_pruning)

@@ -5,7 +5,10 @@ without end-of-stream, as sources on a rig that crash or are killed do.
         --sessions 3600 --frames-per-session 10 --duration 140 --inputs 273
 
 Session k (``churn<k>``) starts at k * duration / sessions s, sends its frames back to back
-(seq 0..K-1, t_src = now) and is never heard of again. The predictions and error reports of
+(seq 0..K-1, t_src = now, a run id of its own) and is never heard of again. With
+``--restart-every N``, every N-th session is a source that crashes and restarts: after its K
+frames it sends K more from seq 0 under the same name with a new run id, as a restarted
+acquisition program does; the service must serve the new run from its first frame. The predictions and error reports of
 the churn sessions are counted here (the soak's listener does not see them), so the table
 can say how many churn frames were answered and why the others were refused (e.g.
 ``too_many_sessions`` while vanished sessions hold the service's session table).
@@ -28,7 +31,8 @@ PREFIX = "churn"
 
 
 def run_churn(frames: str, predictions: str, sessions: int, per_session: int,
-              duration_s: float, n_inputs: int, stop: threading.Event) -> dict:
+              duration_s: float, n_inputs: int, stop: threading.Event,
+              restart_every: int = 0) -> dict:
     import numpy as np
     import zmq
 
@@ -47,7 +51,7 @@ def run_churn(frames: str, predictions: str, sessions: int, per_session: int,
     for prefix in (P.PRED_PREFIX, P.ERROR_PREFIX):
         sub.subscribe(prefix + PREFIX.encode())
     sub.subscribe(P.HELLO_TOPIC)
-    counts = {"sessions": 0, "sent": 0, "answered": 0, "errors": {}}
+    counts = {"sessions": 0, "sent": 0, "answered": 0, "errors": {}, "restarts": 0}
     hello = []
 
     def drain(until: float) -> None:
@@ -84,11 +88,15 @@ def run_churn(frames: str, predictions: str, sessions: int, per_session: int,
                 break
             drain(t0 + k * duration_s / sessions)
             name = f"{PREFIX}{k}"
-            for seq in range(per_session):
-                while not send(P.encode_frame(name, seq, data, time.time_ns())):
-                    out.poll(100, zmq.POLLOUT)  # lossless: wait at the high-water mark
+            runs = 2 if restart_every and k % restart_every == 0 else 1
+            for r in range(runs):  # a second run: the source restarted from seq 0
+                run = P.new_run() + r
+                for seq in range(per_session):
+                    while not send(P.encode_frame(name, seq, data, time.time_ns(), run=run)):
+                        out.poll(100, zmq.POLLOUT)  # lossless: wait at the high-water mark
             counts["sessions"] += 1
-            counts["sent"] += per_session
+            counts["restarts"] += runs - 1
+            counts["sent"] += per_session * runs
         settle = time.monotonic() + SETTLE_S
         while (not stop.is_set() and time.monotonic() < settle
                and counts["answered"] + sum(counts["errors"].values()) < counts["sent"]):
@@ -110,11 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames-per-session", type=int, default=10)
     ap.add_argument("--duration", type=float, required=True, help="seconds to spread them over")
     ap.add_argument("--inputs", type=int, required=True, help="frame length (model inputs)")
+    ap.add_argument("--restart-every", type=int, default=0, metavar="N",
+                    help="every N-th session restarts from seq 0 with a new run id (0: none)")
     args = ap.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     res = run_churn(args.frames, args.predictions, args.sessions, args.frames_per_session,
-                    args.duration, args.inputs, stop)
+                    args.duration, args.inputs, stop, args.restart_every)
     print(json.dumps({"event": "done", **res}), flush=True)
     return 0
 

@@ -70,6 +70,9 @@ def _register_service(bench_sub: argparse._SubParsersAction) -> None:
                         "(3600: one a second for an hour)")
     p.add_argument("--churn-frames", type=int, default=10, metavar="K",
                    help="frames each churn session sends")
+    p.add_argument("--churn-restart-every", type=int, default=0, metavar="N",
+                   help="every N-th churn session is a source that crashes and restarts: K "
+                        "more frames from seq 0 under a new run id (0: none)")
     p.add_argument("--deadline-ms", type=float, default=100.0)
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.set_defaults(func=_bench_service)
@@ -221,7 +224,8 @@ def _bench_service(args: argparse.Namespace) -> int:
                       rate=args.rate, max_frames=args.max_frames, soak_frames=args.soak_frames,
                       deadline_ms=args.deadline_ms, soak_rate=args.soak_rate,
                       search_start=args.search_start, search_upper=args.search_max,
-                      churn_sessions=args.churn_sessions, churn_frames=args.churn_frames)
+                      churn_sessions=args.churn_sessions, churn_frames=args.churn_frames,
+                      churn_restart_every=args.churn_restart_every)
     results = run_bench(cfg, log=sys.stderr)
     print(format_table(results))
     if args.json:

@@ -63,6 +63,7 @@ class ServiceBenchSettings(SettingsDict):
     search_upper: int = 160_000  # frames/s: the search stops here (and says so)
     churn_sessions: int = 0  # short sessions vanishing without end-of-stream during the soak
     churn_frames: int = 10  # frames each churn session sends
+    churn_restart_every: int = 0  # every N-th churn session restarts (new run id, seq 0)
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -79,6 +80,9 @@ class ServiceBenchSettings(SettingsDict):
             raise ConfigError(f"search rates must satisfy {SEARCH_STEP} <= search_start "
                               f"({self.search_start}) <= search_upper ({self.search_upper}) "
                               "<= 1e7 frames/s")
+        if not 0 <= self.churn_restart_every <= 10_000_000:
+            raise ConfigError(f"churn_restart_every must be in [0, 1e7], got "
+                              f"{self.churn_restart_every}")
         if not 0 <= self.churn_sessions <= 10_000_000 or not 1 <= self.churn_frames <= 100_000:
             raise ConfigError(f"churn_sessions must be in [0, 1e7] and churn_frames in "
                               f"[1, 1e5], got {self.churn_sessions}, {self.churn_frames}")
@@ -193,7 +197,7 @@ def _soak(cfg: ServiceBenchSettings, proc: EventProcess, target: dict, run: Any,
                 "-m", "neurogrs.bench.churn", "--frames", target["frames"],
                 "--predictions", target["predictions"], "--sessions", str(cfg.churn_sessions),
                 "--frames-per-session", str(cfg.churn_frames), "--duration", f"{left_s:.1f}",
-                "--inputs", str(n_inputs)]))
+                "--inputs", str(n_inputs), "--restart-every", str(cfg.churn_restart_every)]))
 
     try:
         r = run(f"soak@{soak_rate}", float(soak_rate), cfg.soak_frames, on_first=on_first,
@@ -315,9 +319,10 @@ def format_table(results: dict) -> str:
         if s.get("churn"):
             c = s["churn"]
             refused = ", ".join(f"{k} {v}" for k, v in sorted(c["errors"].items())) or "none"
-            lines.append(f"soak churn: {c['sessions']} sessions x {c['sent'] // max(1, c['sessions'])}"
-                         f" frames, never ended: {c['sent']} frames sent, {c['answered']} "
-                         f"answered, refused: {refused}, unanswered {c['unanswered']}")
+            lines.append(f"soak churn: {c['sessions']} sessions never ended, "
+                         f"{c.get('restarts', 0)} of them restarted from seq 0 (new run id): "
+                         f"{c['sent']} frames sent, {c['answered']} answered, refused: "
+                         f"{refused}, unanswered {c['unanswered']}")
     c = results["config"]
     lines.append(f"engine={c['engine']} deadline={c['deadline_ms']:g} ms; latency = t_src "
                  "(restamped at send) -> received by the listener; lost = sent - received "

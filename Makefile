@@ -17,10 +17,14 @@ help:
 	@echo "make clean  - remove .venv and outputs"
 	@echo "make docs   - regenerate docs/cli.md from the parser"
 
+# set-up output (pip's and setuptools' notices) goes to $(VENV)/install.log, shown on failure
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=77"  # the build requirement, for --no-build-isolation builds
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "installing neurogrs and its dependencies into $(VENV) (log: $(VENV)/install.log)"
+	@$(BIN)/python -m pip install --upgrade pip "setuptools>=77" > $(VENV)/install.log 2>&1 \
+		|| { cat $(VENV)/install.log; exit 1; }  # setuptools: the build requirement, for --no-build-isolation builds
+	@$(BIN)/python -m pip install -e '.[dev]' >> $(VENV)/install.log 2>&1 \
+		|| { cat $(VENV)/install.log; exit 1; }
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -29,7 +33,8 @@ demo: $(STAMP)
 	$(BIN)/neurogrs demo --out $(DEMO)
 
 test: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[ray]'  # the sweep's Ray test (else it skips)
+	@$(BIN)/python -m pip install -e '.[ray]' >> $(VENV)/install.log 2>&1 \
+		|| { cat $(VENV)/install.log; exit 1; }  # the sweep's Ray test (else it skips)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

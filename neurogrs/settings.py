@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import tomllib
+from pathlib import Path
 from typing import Any, TypeVar
 
 from neurogrs.errors import ConfigError
 
-__all__ = ["SettingsDict"]
+__all__ = ["SettingsDict", "read_toml"]
 
 T = TypeVar("T", bound="SettingsDict")
 
@@ -59,3 +61,15 @@ class SettingsDict:
                 value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
             kwargs[name] = value
         return cls(**kwargs)
+
+
+def read_toml(path: "str | Path", what: str) -> dict:
+    """A TOML settings file as a dict; ConfigError (starting with `what`, e.g. "--config
+    FILE") when it cannot be read or is not TOML."""
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot be read ({exc.strerror})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{what}: not valid TOML: {exc}") from exc

@@ -17,12 +17,12 @@ A TOML file holds any subset of the fields at top level:
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from neurogrs.errors import ConfigError
+from neurogrs.settings import read_toml
 
 __all__ = ["PruneSettings", "METRICS", "SPLITS", "JUMP_RULES", "JUMP_SCORES"]
 
@@ -125,15 +125,7 @@ class PruneSettings:
     @classmethod
     def from_file(cls, path: str | Path | None, **overrides: Any) -> "PruneSettings":
         """Settings from a TOML file (optional), then `overrides` that are not None."""
-        base: dict[str, Any] = {}
-        if path is not None:
-            p = Path(path)
-            try:
-                base = tomllib.loads(p.read_text())
-            except OSError as exc:
-                raise ConfigError(f"--config {p}: cannot be read ({exc.strerror})") from exc
-            except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(f"--config {p}: not valid TOML: {exc}") from exc
+        base = read_toml(path, f"--config {Path(path)}") if path is not None else {}
         settings = cls.from_dict(base)
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings

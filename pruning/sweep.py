@@ -34,13 +34,13 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from neurogrs.errors import ConfigError
+from neurogrs.settings import read_toml
 from neurogrs.pruning.settings import PruneSettings
 
 __all__ = ["SweepSettings", "PINNED_ENV", "jobs_of", "run_job", "run_job_json", "pending",
@@ -114,13 +114,7 @@ class SweepSettings:
     def from_file(cls, path: str | Path) -> "SweepSettings":
         """A TOML sweep file; relative session paths are read from the file's folder."""
         p = Path(path)
-        try:
-            d = tomllib.loads(p.read_text())
-        except OSError as exc:
-            raise ConfigError(f"sweep config {p}: cannot be read ({exc.strerror})") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"sweep config {p}: not valid TOML: {exc}") from exc
-        s = cls.from_dict(d)
+        s = cls.from_dict(read_toml(p, f"sweep config {p}"))
         base = p.resolve().parent
         return replace(s, sessions=[str(base / x) for x in s.sessions])
 

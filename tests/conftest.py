@@ -16,3 +16,21 @@ def nelpy_path():
     if not p.is_file():
         pytest.fail(f"real session not found at {p} (set NEUROGRS_NELPY)")
     return p
+
+
+@pytest.fixture
+def procs():
+    """spawn(*neurogrs CLI args) -> EventProcess (a real subprocess speaking JSON events);
+    every one is stopped at the end of the test."""
+    from neurogrs.bench.process import EventProcess
+
+    started = []
+
+    def spawn(*args):
+        pr = EventProcess(["-m", "neurogrs", *(str(a) for a in args)])
+        started.append(pr)
+        return pr
+
+    yield spawn
+    for pr in started:
+        pr.kill()

@@ -1,1 +1,1 @@
-from deploy_helpers import artifact_dir, procs, session_file  # noqa: F401  (fixtures)
+from deploy_helpers import artifact_dir, session_file  # noqa: F401  (fixtures)

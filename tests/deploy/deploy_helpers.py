@@ -94,18 +94,3 @@ def session_file(tmp_path_factory):
     return save_session(sess, tmp_path_factory.mktemp("deploy-sess") / "rec.npz")
 
 
-@pytest.fixture
-def procs():
-    """spawn(*neurogrs CLI args) -> EventProcess; every one is stopped at the end."""
-    from neurogrs.bench.process import EventProcess
-
-    started = []
-
-    def spawn(*args):
-        pr = EventProcess(["-m", "neurogrs", *(str(a) for a in args)])
-        started.append(pr)
-        return pr
-
-    yield spawn
-    for pr in started:
-        pr.kill()

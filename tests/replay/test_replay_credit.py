@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import zmq
 
-from neurogrs.bench.process import EventProcess
 from neurogrs.errors import ConfigError, TransportTimeout
 from neurogrs.formats import save_session
 from neurogrs.replay.credit import CreditSettings, play_credit
@@ -21,20 +20,6 @@ from neurogrs.stream import protocol as P
 from stream_helpers import N, artifact_dir, term_context  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture
-def procs():
-    started = []
-
-    def spawn(*args):
-        pr = EventProcess(["-m", "neurogrs", *(str(a) for a in args)])
-        started.append(pr)
-        return pr
-
-    yield spawn
-    for pr in started:
-        pr.kill()
 
 
 def test_lockstep_against_real_service_answers_every_frame(procs, artifact_dir, tmp_path):

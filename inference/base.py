@@ -26,6 +26,26 @@ class Engine(abc.ABC):
         self.model_hash = model_hash
         self.n_inputs = spec.n_inputs
         self.n_outputs = spec.n_outputs
+        self.stateful = spec.stateful
+
+    # -- state (temporal-context models; docs/temporal.md) --
+    def new_state(self):
+        """A fresh per-stream state for a stateful model (each engine its own type)."""
+        raise EngineError(f"the {self.name} engine does not run stateful models yet")
+
+    def reset_state(self, state) -> None:
+        """Back to fresh: the next frame starts a new stream (restart, end-of-stream)."""
+        state.reset()
+
+    def check_state(self, state, single: bool):
+        """predict() of a stateful model needs a state; predict_batch() without one runs
+        the batch as a sequence from a fresh state. A stateless model ignores it."""
+        if not self.stateful:
+            return None
+        if state is None and single:
+            raise EngineError("this model is stateful (temporal context): pass a state "
+                              "from engine.new_state() to predict(), one per stream")
+        return state
 
     # -- input checks shared by all engines (no engine reads past a buffer) --
     def check_frame(self, frame: np.ndarray) -> np.ndarray:
@@ -47,10 +67,10 @@ class Engine(abc.ABC):
         return np.ascontiguousarray(frames)
 
     @abc.abstractmethod
-    def predict(self, frame: np.ndarray) -> np.ndarray: ...
+    def predict(self, frame: np.ndarray, state=None) -> np.ndarray: ...
 
     @abc.abstractmethod
-    def predict_batch(self, frames: np.ndarray) -> np.ndarray: ...
+    def predict_batch(self, frames: np.ndarray, state=None) -> np.ndarray: ...
 
     def close(self) -> None:
         """Release native resources (default: nothing)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurogrs.inference.base import Engine
-from neurogrs.spec import forward
+from neurogrs.spec import ModelState, forward
 
 __all__ = ["NumpyEngine"]
 
@@ -12,12 +12,15 @@ __all__ = ["NumpyEngine"]
 class NumpyEngine(Engine):
     name = "numpy"
 
-    def predict(self, frame: np.ndarray) -> np.ndarray:
-        x = self.check_frame(frame)
-        return forward(self.spec, x[None, :])[0]
+    def new_state(self) -> ModelState:
+        return ModelState(self.spec)
 
-    def predict_batch(self, frames: np.ndarray) -> np.ndarray:
+    def predict(self, frame: np.ndarray, state: ModelState | None = None) -> np.ndarray:
+        x = self.check_frame(frame)
+        return forward(self.spec, x[None, :], self.check_state(state, single=True))[0]
+
+    def predict_batch(self, frames: np.ndarray, state: ModelState | None = None) -> np.ndarray:
         x = self.check_batch(frames)
         if x.shape[0] == 0:  # forward() cannot reshape an empty CNN batch
             return np.empty((0, self.n_outputs), np.float32)
-        return forward(self.spec, x)
+        return forward(self.spec, x, self.check_state(state, single=False))

@@ -27,7 +27,10 @@ __all__ = [
     "Flatten",
     "Dropout",
     "Activation",
+    "LeakyTraces",
+    "ForwardFilter",
     "Layer",
+    "is_stateful",
     "LAYER_TYPES",
     "layer_from_json",
     "activate",
@@ -315,9 +318,20 @@ class Activation(_NoWeights):
         return activate(x, self.activation)
 
 
-Layer = Union[Dense, Conv2D, MaxPool2D, Flatten, Dropout, Activation]
+# The stateful layers (temporal context) live in their own module; registered here so
+# that every spec, artifact and engine sees one registry.
+from neurogrs.layers_temporal import ForwardFilter, LeakyTraces  # noqa: E402
+
+Layer = Union[Dense, Conv2D, MaxPool2D, Flatten, Dropout, Activation, LeakyTraces,
+              ForwardFilter]
 LAYER_TYPES: dict[str, type] = {cls.kind: cls for cls in
-                                (Dense, Conv2D, MaxPool2D, Flatten, Dropout, Activation)}
+                                (Dense, Conv2D, MaxPool2D, Flatten, Dropout, Activation,
+                                 LeakyTraces, ForwardFilter)}
+
+
+def is_stateful(layer: Layer) -> bool:
+    """True for layers that carry state from frame to frame (layers_temporal)."""
+    return bool(getattr(layer, "stateful", False))
 
 
 def layer_from_json(d: dict, arrays: dict[str, np.ndarray]) -> Layer:

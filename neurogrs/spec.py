@@ -32,6 +32,7 @@ from neurogrs.layers import (
     Layer,
     MaxPool2D,
     float32_array,
+    is_stateful,
 )
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "Layer",
     "Preprocessing",
     "ModelSpec",
+    "ModelState",
     "forward",
     "count_params",
     "count_flops",
@@ -155,6 +157,11 @@ class ModelSpec:
         """Widths of the weighted layers (units or filters), e.g. [32, 16, 8, 2]."""
         return [l.kernel.shape[-1] for _, l in self.weighted_layers()]
 
+    @property
+    def stateful(self) -> bool:
+        """True when a layer carries state from frame to frame (temporal context)."""
+        return any(is_stateful(l) for l in self.layers)
+
     def ends_in_softmax(self) -> bool:
         last = [l for l in self.layers if not isinstance(l, Dropout)][-1]
         return getattr(last, "activation", None) == "softmax"
@@ -168,6 +175,8 @@ class ModelSpec:
             d = layer.to_json(i)
             d["input_shape"] = list(shapes[i])
             d["output_shape"] = list(shapes[i + 1])
+            if is_stateful(layer):  # the state's definition travels with the artifact
+                d["state_floats"] = 1 + layer.state_values(shapes[i])
             desc.append(d)
         return desc
 
@@ -222,11 +231,38 @@ class ModelSpec:
         }
 
 
-def forward(spec: ModelSpec, frames: np.ndarray) -> np.ndarray:
-    """Reference forward pass: [B, N] raw frames -> [B, C] float32 probabilities."""
+class ModelState:
+    """The state of a stateful model for one stream: one float32 vector per stateful
+    layer, keyed by layer index (layout: neurogrs/layers_temporal.py). Fresh = reset."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        shapes = spec.shapes()
+        self.buffers: dict[int, np.ndarray] = {
+            i: layer.new_state(shapes[i]) for i, layer in enumerate(spec.layers)
+            if is_stateful(layer)}
+
+    def reset(self) -> None:
+        for buf in self.buffers.values():
+            buf[:] = 0.0
+
+    def copy(self) -> "ModelState":
+        new = object.__new__(ModelState)
+        new.buffers = {i: b.copy() for i, b in self.buffers.items()}
+        return new
+
+
+def forward(spec: ModelSpec, frames: np.ndarray, state: ModelState | None = None) -> np.ndarray:
+    """Reference forward pass: [B, N] raw frames -> [B, C] float32 probabilities.
+
+    For a stateful model the B frames are a sequence in time: they run from `state`
+    (updated in place) or, without one, from a fresh state.
+    """
     x = spec.preprocessing.apply(frames)
-    for layer in spec.layers:
-        x = layer.apply(x)
+    for i, layer in enumerate(spec.layers):
+        if state is not None and i in state.buffers:
+            x = layer.apply_sequence(x, state.buffers[i])
+        else:
+            x = layer.apply(x)
     return np.ascontiguousarray(x, dtype=np.float32)
 
 

@@ -88,8 +88,14 @@ def test_every_layer_type_round_trips_through_its_json_entry():
 
     rng = np.random.default_rng(3)
     seen = set()
-    for name in ("nn1", "cnn1"):
-        spec = init_spec(name, 40, rng, random_bias=True)
+    from neurogrs.layers_temporal import LeakyTraces, fit_forward_filter
+
+    base = init_spec("nn1", 40, rng, random_bias=True)
+    temporal = ModelSpec(base.preprocessing, [LeakyTraces(np.array([0.5], np.float32)),
+                                              Dense(np.ones((80, 2), np.float32), np.zeros(2, np.float32), "softmax"),
+                                              fit_forward_filter(np.array([0, 1, 1, 0]), 2)])
+    for name in ("nn1", "cnn1", temporal):
+        spec = init_spec(name, 40, rng, random_bias=True) if isinstance(name, str) else name
         arrays = spec.arrays()
         for i, (layer, entry) in enumerate(zip(spec.layers, spec.architecture())):
             back = layer_from_json(entry, arrays)

@@ -107,7 +107,7 @@ def write_nwb_session(session: Any, path: Path) -> Path:
             starting_time=0.0, description="speed per imaging frame")
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(path.stem + ".tmp.nwb")  # pynwb warns unless it ends in .nwb
     try:
         with NWBHDF5IO(str(tmp), mode="w") as io:
             io.write(nwbfile)

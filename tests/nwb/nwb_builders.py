@@ -95,8 +95,21 @@ def add_intervals(nwbfile: NWBFile, name: str, spans: list[tuple[float, float]])
     return table
 
 
-def add_acquisition_series(nwbfile: NWBFile, name: str, data: np.ndarray, unit: str, rate: float):
-    nwbfile.add_acquisition(TimeSeries(name=name, data=data, unit=unit, rate=rate))
+def add_acquisition_series(nwbfile: NWBFile, name: str, data: np.ndarray, unit: str, rate: float,
+                           starting_time: float = 0.0):
+    nwbfile.add_acquisition(TimeSeries(name=name, data=data, unit=unit, rate=rate,
+                                       starting_time=starting_time))
+
+
+def replace_dataset(path: Path, where: str, values: np.ndarray) -> None:
+    """Overwrite a dataset of a written file (attributes kept): the damage other writers do."""
+    import h5py
+
+    with h5py.File(path, "r+") as h:
+        attrs = dict(h[where].attrs)
+        del h[where]
+        h[where] = values
+        h[where].attrs.update(attrs)
 
 
 def write(nwbfile: NWBFile, path: Path) -> Path:
@@ -114,16 +127,18 @@ def traces(t: int, n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).gamma(1.0, 1.0, size=(t, n)).astype(np.float32)
 
 
-def suite2p_like(path: Path, t: int = 200, n: int = 12, speed_of=None, seed: int = 0) -> dict:
-    """ophys/Fluorescence/RoiResponseSeries at 10 Hz + behavior/Position/position (cm) at 30 Hz."""
+def suite2p_like(path: Path, t: int = 200, n: int = 12, seed: int = 0) -> dict:
+    """ophys/Fluorescence/RoiResponseSeries at 10 Hz + behavior/Position/position (cm) at 30 Hz.
+
+    position = t - cos(t): speed 1 + sin(t) cm/s, between 0 and 2.
+    """
     f = new_file()
     xy = centroids(n, seed)
     ps = add_plane(f, "PlaneSegmentation", xy)
     tr = traces(t, n, seed)
     add_traces(f, ps, tr)
     tb = np.arange(int(t / 10 * 30) + 3) / 30.0
-    speed = speed_of(tb) if speed_of is not None else 1.0 + np.sin(tb)  # cm/s, 0..2
-    pos = np.cumsum(speed) / 30.0
+    pos = tb - np.cos(tb)
     add_position(f, pos[:, None], tb)
     write(f, path)
     return {"traces": tr, "centroids": xy, "tb": tb, "position": pos}

@@ -38,19 +38,22 @@ _LENGTH_UNITS = {"m": "m/s", "meter": "m/s", "meters": "m/s", "metre": "m/s", "m
                  "px": "px/s", "pixel": "px/s", "pixels": "px/s"}
 
 
-def _open(path: Path) -> NWBHDF5IO:
+def _open(path: Path) -> tuple[NWBHDF5IO, Any]:
+    """(the open io, the NWBFile); the caller closes the io."""
+    io = None
     try:
         io = NWBHDF5IO(str(path), mode="r", load_namespaces=True)
-        io.read()
+        return io, io.read()
     except Exception as exc:  # h5py/hdmf raise many kinds; all mean "cannot read this"
+        if io is not None:
+            io.close()
         raise FormatError(f"{path.name}: not a readable NWB file: {type(exc).__name__}: {exc}") from exc
-    return io
 
 
 def catalog_of(path: Path, selection: Any) -> dict[str, Any]:
-    io = _open(path)
+    io, nwbfile = _open(path)
     try:
-        cat = find_candidates(io.read())
+        cat = find_candidates(nwbfile)
         return {"file": path.name, "processing_modules": cat.modules, "planes": cat.planes,
                 "traces": [c.to_dict() for c in cat.traces],
                 "behaviour": [c.to_dict() for c in cat.behaviour],
@@ -237,9 +240,8 @@ def read_nwb_session(path: Path, selection: Any, label_rule: Any):
     from neurogrs.formats import _default_rule, _derive_labels
     from neurogrs.session import Session
 
-    io = _open(path)
+    io, nwbfile = _open(path)
     try:
-        nwbfile = io.read()
         cat: Catalog = find_candidates(nwbfile)
         try:
             traces_c = cat.choose_traces(selection)

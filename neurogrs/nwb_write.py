@@ -6,7 +6,7 @@ The layout suite2p's export uses, so other NWB tools read it too:
         holding the centroid as bilinear weights on the 4 pixels around it (an all-zero
         1x1 image_mask when the session has no positions or one is negative), and the exact
         centroid in the column `neurogrs_centroid`
-    processing/ophys/Fluorescence/RoiResponseSeries        traces [T, N] float32, rate fs
+    processing/ophys/Fluorescence/RoiResponseSeries        traces [T, N] float32 (gzip), rate fs
     processing/behavior/BehavioralTimeSeries/labels        labels [T], unit 'label', rate fs
     processing/behavior/BehavioralTimeSeries/speed         speed [T] (when the session has it)
     notes                                                  'neurogrs-meta: ' + meta as JSON
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hdmf.backends.hdf5.h5_utils import H5DataIO
 from pynwb import NWBHDF5IO, NWBFile
 from pynwb.behavior import BehavioralTimeSeries
 from pynwb.ophys import Fluorescence, ImageSegmentation, OpticalChannel
@@ -90,7 +91,8 @@ def write_nwb_session(session: Any, path: Path) -> Path:
     fluorescence = Fluorescence(name="Fluorescence")
     ophys.add(fluorescence)
     fluorescence.create_roi_response_series(
-        name="RoiResponseSeries", data=np.asarray(session.traces, dtype=np.float32), rois=region,
+        name="RoiResponseSeries", rois=region,
+        data=H5DataIO(np.asarray(session.traces, dtype=np.float32), compression="gzip"),
         unit=str(meta.get("traces_units") or "a.u."), rate=float(session.fs), starting_time=0.0)
 
     behavior = nwbfile.create_processing_module(name="behavior", description="behaviour")

@@ -7,7 +7,7 @@
 Traces: every RoiResponseSeries of the processing module 'ophys' (suite2p and CaImAn
 exports: under Fluorescence or DfOverF). Behaviour: anywhere but 'ophys', a SpatialSeries
 (position), a 1-D TimeSeries whose unit is a speed ('speed') or 'label' ('labels'), or
-whose name says speed/velocity; every intervals table with rows. A name given matches a
+whose name says speed/velocity; every intervals table with rows (but `invalid_times`). A name given matches a
 series' name, its path, or the tail of its path; the default is the single candidate,
 else an error listing them all.
 """
@@ -27,6 +27,7 @@ from neurogrs.errors import ConfigError, FormatError
 __all__ = ["Candidate", "Catalog", "find_candidates", "object_path", "LABEL_UNITS"]
 
 OPHYS = "ophys"
+INVALID_TIMES = "invalid_times"  # NWB's table of times to exclude: not a behaviour
 LABEL_UNITS = ("label", "labels", "class", "classes")
 SPEED_KINDS = ("speed", "position")
 
@@ -214,7 +215,7 @@ def find_candidates(nwbfile: NWBFile) -> Catalog:
         if isinstance(obj, PlaneSegmentation):
             planes.append(obj.name)
         elif isinstance(obj, TimeIntervals):
-            if len(obj) > 0:
+            if len(obj) > 0 and obj.name != INVALID_TIMES:
                 behaviour.append(Candidate("intervals", obj.name, object_path(obj), (len(obj),),
                                            "start_time/stop_time", "s", obj=obj))
         elif isinstance(obj, RoiResponseSeries):

@@ -139,6 +139,41 @@ def test_selection_by_name_or_path_and_listing_when_ambiguous(tmp_path):
     assert cat["chosen"]["traces"] is None and "several" in cat["chosen"]["traces_problem"]
 
 
+def test_position_in_pixels_needs_thresholds_in_px_and_nan_samples_are_skipped(tmp_path):
+    f = B.new_file()
+    ps = B.add_plane(f, "PlaneSegmentation", B.centroids(4))
+    B.add_traces(f, ps, B.traces(100, 4))
+    tb = np.arange(400) / 40.0
+    pos = np.c_[20 * (tb - np.cos(tb)), np.full(tb.size, 5.0)]  # px: speed 20 (1 + sin t)
+    pos[100:104] = np.nan  # tracking lost for 0.1 s
+    B.add_position(f, pos, tb, unit="pixels")
+    f.add_invalid_time_interval(start_time=2.5, stop_time=2.6)  # not a behaviour source
+    B.write(f, tmp_path / "px.nwb")
+    with pytest.raises(FormatError, match=r"speed is in px/s.*--label-from-speed LOW HIGH "
+                                          r"--speed-units px/s"), pytest.warns(UserWarning):
+        load_session(tmp_path / "px.nwb")
+    with pytest.warns(UserWarning, match="4 of 400 samples are NaN/Inf and were skipped"):
+        s = load_session(tmp_path / "px.nwb", label_rule=SpeedLabelRule(20.0, None, "px/s"))
+    t = np.arange(100) / 10.0
+    np.testing.assert_allclose(s.speed, 20 * (1 + np.sin(t)), atol=0.5)
+    assert np.mean(s.labels == (np.sin(t) > 0)) > 0.95
+    assert s.meta["speed_units"] == "px/s"
+
+
+def test_core_works_without_pynwb(tmp_path, monkeypatch):
+    from neurogrs.cli import build_parser
+    from neurogrs.formats import save_session
+    from neurogrs.nwb import save_nwb_session
+    from neurogrs.simulate import simulate_session
+
+    monkeypatch.setitem(sys.modules, "pynwb", None)
+    sess = simulate_session(n_neurons=5, n_frames=200, seed=0)
+    assert load_session(save_session(sess, tmp_path / "s.npz")).digest() == sess.digest()
+    build_parser().parse_args(["convert", "s.npz", "s.nwb"])
+    with pytest.raises(FormatError, match=r"neurogrs\[nwb\]"):
+        save_nwb_session(sess, tmp_path / "s.nwb")
+
+
 # ------------------------------------------------------------------ bad files
 def _plain(tmp_path, name="bad.nwb", **kw):
     f = B.new_file()

@@ -109,6 +109,16 @@ def read_traces(cand: Candidate) -> tuple[np.ndarray, np.ndarray, str]:
     return np.ascontiguousarray(data, dtype=np.float32), t, source
 
 
+def _fs_of(t: np.ndarray, path: str) -> float:
+    """1 / the median frame interval; a warning when the intervals vary by more than 10%."""
+    steps = np.diff(t)
+    median = float(np.median(steps))
+    if steps.max() > 1.1 * median or steps.min() < 0.9 * median:
+        warnings.warn(f"{path}: frame intervals vary ({steps.min():.4g}..{steps.max():.4g} s); "
+                      f"fs = 1 / median interval = {1.0 / median:.4g} Hz", stacklevel=4)
+    return 1.0 / median
+
+
 def roi_centroids(rrs: Any) -> tuple[np.ndarray | None, str]:
     """[N, 2] (x, y) of the ROIs the series refers to, and where they came from."""
     if rrs.rois is None:
@@ -251,12 +261,12 @@ def read_nwb_session(path: Path, selection: Any, label_rule: Any):
         traces, t_img, fs_from = read_traces(traces_c)
         if traces.shape[0] < 2:
             raise FormatError(f"{path.name}: {traces_c.path} has {traces.shape[0]} frame(s)")
-        fs = (float(traces_c.obj.rate) if fs_from == "rate"
-              else float(1.0 / np.median(np.diff(t_img))))
+        fs = float(traces_c.obj.rate) if fs_from == "rate" else _fs_of(t_img, traces_c.path)
         positions, positions_from = roi_centroids(traces_c.obj)
 
         meta = _stored_meta(nwbfile)
-        meta.update(source=str(path), file=path.name)
+        meta.setdefault("source", str(path))  # as .npz: a converted session keeps its source
+        meta["file"] = path.name
         meta["traces_units"] = traces_c.unit
         nwb_meta = {"traces": traces_c.path, "plane": traces_c.plane, "behaviour": beh_c.path,
                     "behaviour_kind": beh_c.kind, "fs_from": fs_from,

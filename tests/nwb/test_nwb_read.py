@@ -174,6 +174,20 @@ def test_core_works_without_pynwb(tmp_path, monkeypatch):
         save_nwb_session(sess, tmp_path / "s.nwb")
 
 
+def test_irregular_frame_times_warn_and_fs_is_the_median_rate(tmp_path):
+    t = np.arange(50) / 10.0
+    t[30:] += 0.5  # five frames dropped
+    f, p = _plain(tmp_path, rate=None, timestamps=t)
+    B.write(f, p)
+    with pytest.warns(UserWarning) as seen:
+        s = load_session(p)
+    messages = [str(w.message) for w in seen]
+    assert any("frame intervals vary (0.1..0.6 s); fs = 1 / median interval = 10 Hz" in m
+               for m in messages), messages
+    assert any("0 frame(s) before and 5 after" in m for m in messages), messages  # speed ends at 4.9 s
+    assert s.fs == pytest.approx(10.0) and s.n_frames == 45
+
+
 # ------------------------------------------------------------------ bad files
 def _plain(tmp_path, name="bad.nwb", **kw):
     f = B.new_file()

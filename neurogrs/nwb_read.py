@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 from pynwb import NWBHDF5IO, TimeSeries
 
-from neurogrs.errors import FormatError, SessionError
-from neurogrs.nwb_catalog import Candidate, Catalog, find_candidates
+from neurogrs.errors import ConfigError, FormatError, SessionError
+from neurogrs.nwb_catalog import SPEED_KINDS, Candidate, Catalog, find_candidates
 
 __all__ = ["read_nwb_session", "catalog_of", "series_times", "roi_centroids", "META_PREFIX",
            "CENTROID_COLUMN"]
@@ -189,7 +189,6 @@ def behaviour_speed(cand: Candidate) -> tuple[np.ndarray, np.ndarray, str | None
             raise FormatError(f"{cand.path}: position must have 1-3 columns, got {pos.shape[1]}")
         speed = np.linalg.norm(np.gradient(pos, tb, axis=0), axis=1)
         return speed, tb, _LENGTH_UNITS.get(unit.split("(")[0].strip())
-    from neurogrs.errors import ConfigError
     from neurogrs.formats import normalise_speed_units
 
     try:
@@ -246,8 +245,37 @@ def _stored_meta(nwbfile: Any) -> dict:
     return {}
 
 
-def read_nwb_session(path: Path, selection: Any, label_rule: Any):
+def _behaviour_labels(beh: Candidate, cat: Catalog, t_img: np.ndarray, fs: float,
+                      label_rule: Any, meta: dict) -> tuple[np.ndarray, np.ndarray | None, slice, dict]:
+    """(labels, speed or None, the frames kept, meta) from the behaviour source `beh`."""
     from neurogrs.formats import _default_rule, _derive_labels
+
+    if beh.kind in SPEED_KINDS:
+        sp, tb, units = behaviour_speed(beh)
+        keep = _overlap(t_img, tb, fs, beh.path)
+        speed = np.interp(t_img[keep], tb, sp)
+        rule = label_rule or _default_rule({}, units, meta["file"])
+        try:
+            labels, meta = _derive_labels(speed, fs, rule, units, meta)
+        except SessionError as exc:
+            raise SessionError(f"{meta['file']} ({beh.path}): {exc}") from None
+        return labels, speed, keep, meta
+    if label_rule is not None:
+        what = "a label series" if beh.kind == "labels" else "an intervals table"
+        raise ConfigError(f"labels from speed were requested, but {beh.path} is {what}; "
+                          "name a speed or position series with --nwb-behaviour")
+    if beh.kind == "labels":
+        tb, _ = series_times(beh.obj, beh.shape[0], beh.path)
+        keep = _overlap(t_img, tb, fs, beh.path)
+        return (_labels_from_series(beh, t_img[keep]), _companion_speed(cat, t_img[keep]),
+                keep, meta)
+    meta = dict(meta, label_names=[f"not {beh.name}", beh.name],
+                label_rule=f"1 inside the intervals of {beh.path}, else 0")
+    meta.pop("label_rule_settings", None)
+    return _labels_from_intervals(beh, t_img), None, slice(0, t_img.size), meta
+
+
+def read_nwb_session(path: Path, selection: Any, label_rule: Any):
     from neurogrs.session import Session
 
     io, nwbfile = _open(path)
@@ -271,33 +299,7 @@ def read_nwb_session(path: Path, selection: Any, label_rule: Any):
         nwb_meta = {"traces": traces_c.path, "plane": traces_c.plane, "behaviour": beh_c.path,
                     "behaviour_kind": beh_c.kind, "fs_from": fs_from,
                     "positions_from": positions_from}
-        keep = slice(0, t_img.size)
-        speed = None
-        if beh_c.kind in ("speed", "position"):
-            sp, tb, units = behaviour_speed(beh_c)
-            keep = _overlap(t_img, tb, fs, beh_c.path)
-            speed = np.interp(t_img[keep], tb, sp)
-            rule = label_rule or _default_rule({}, units, path.name)
-            try:
-                labels, meta = _derive_labels(speed, fs, rule, units, meta)
-            except SessionError as exc:
-                raise SessionError(f"{path.name} ({beh_c.path}): {exc}") from None
-        elif label_rule is not None:
-            from neurogrs.errors import ConfigError
-
-            raise ConfigError(f"labels from speed were requested, but {beh_c.path} is "
-                              f"{'a label series' if beh_c.kind == 'labels' else 'an intervals table'}"
-                              "; name a speed or position series with --nwb-behaviour")
-        elif beh_c.kind == "labels":
-            tb, _ = series_times(beh_c.obj, beh_c.shape[0], beh_c.path)
-            keep = _overlap(t_img, tb, fs, beh_c.path)
-            labels = _labels_from_series(beh_c, t_img[keep])
-            speed = _companion_speed(cat, t_img[keep])
-        else:
-            labels = _labels_from_intervals(beh_c, t_img)
-            meta["label_names"] = [f"not {beh_c.name}", beh_c.name]
-            meta["label_rule"] = f"1 inside the intervals of {beh_c.path}, else 0"
-            meta.pop("label_rule_settings", None)
+        labels, speed, keep, meta = _behaviour_labels(beh_c, cat, t_img, fs, label_rule, meta)
         cut = [keep.start, t_img.size - keep.stop]
         if any(cut):
             warnings.warn(f"{path.name}: {cut[0]} frame(s) before and {cut[1]} after the time "

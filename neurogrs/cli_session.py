@@ -21,7 +21,7 @@ __all__ = ["register", "add_session_options", "add_nwb_options", "nwb_selection_
            "session_from_args", "label_rule_from_args", "label_options_from_args",
            "apply_recorded_label_options", "session_summary"]
 
-LABEL_OPTIONS = ("label_from_speed", "speed_units", "smooth_s", "label_column")
+LABEL_OPTIONS = ("label_from_speed", "speed_units", "smooth_s", "label_column", "nwb_behaviour")
 """The session options that decide the labels (recorded in the artifact by `train`)."""
 
 _SESSION_HELP = """\
@@ -147,6 +147,7 @@ def label_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "speed_units": (getattr(args, "speed_units", None) or "cm/s") if values else None,
         "smooth_s": float(getattr(args, "smooth_s", None) or 0.0),
         "label_column": 2 if column is None else int(column),
+        "nwb_behaviour": getattr(args, "nwb_behaviour", None),
     }
 
 
@@ -159,6 +160,8 @@ def _as_flags(options: dict[str, Any]) -> str:
             flags.append(f"--smooth-s {options['smooth_s']:g}")
     if options.get("label_column", 2) != 2:
         flags.append(f"--label-column {options['label_column']}")
+    if options.get("nwb_behaviour"):
+        flags.append(f"--nwb-behaviour {options['nwb_behaviour']}")
     return " ".join(flags) or "(none: the file's own labels, BEHAVIOR column 2)"
 
 
@@ -180,7 +183,10 @@ def apply_recorded_label_options(args: argparse.Namespace, provenance: dict,
     if not given:
         for k in LABEL_OPTIONS:
             setattr(args, k, recorded.get(k))
-        if recorded == label_options_from_args(argparse.Namespace()):
+        if not str(getattr(args, "session", None) or "").lower().endswith(".nwb"):
+            args.nwb_behaviour = None  # an NWB series name means nothing to other formats
+        defaults = label_options_from_args(argparse.Namespace())
+        if {k: recorded.get(k) for k in defaults} == defaults:  # records before nwb_behaviour
             return None
         return f"labels as train made them (recorded in {source}): {_as_flags(recorded)}"
     mine = label_options_from_args(args)

@@ -35,11 +35,12 @@ _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 class NwbSelectionSettings:
     """Which series of an NWB file make the session (None: the single candidate).
 
-    traces:    a RoiResponseSeries, by name ('RoiResponseSeries') or path
-               ('ophys/Fluorescence/RoiResponseSeries', or its tail 'Fluorescence/RoiResponseSeries')
+    traces:    a RoiResponseSeries, by name ('RoiResponseSeries'), path
+               ('ophys/Fluorescence/RoiResponseSeries') or whole path components ('Fluorescence')
     behaviour: the labels' source: a TimeSeries (speed or labels), a SpatialSeries
-               (position -> speed) or an intervals table, by name or path
+               (position -> speed) or an intervals table, named the same ways
     plane:     the PlaneSegmentation whose ROIs are the neurons, when there are several
+               (or suite2p's per-plane series name: plane0, plane1, ...)
     """
 
     traces: str | None = None

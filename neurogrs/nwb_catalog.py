@@ -8,8 +8,10 @@ Traces: every RoiResponseSeries of the processing module 'ophys' (suite2p and Ca
 exports: under Fluorescence or DfOverF). Behaviour: anywhere but 'ophys', a SpatialSeries
 (position), a 1-D TimeSeries whose unit is a speed ('speed') or 'label' ('labels'), or
 whose name says speed/velocity; every intervals table with rows (but `invalid_times`). A name given matches a
-series' name, its path, or the tail of its path; the default is the single candidate,
-else an error listing them all.
+series' name, its path, or whole components of its path ('Deconvolved', 'Deconvolved/plane0');
+the default is the single candidate, else an error listing them all. A plane is a
+PlaneSegmentation, or (suite2p's multi-plane export: one PlaneSegmentation, series named
+plane0, plane1, ... in each container) a per-plane series name.
 """
 from __future__ import annotations
 
@@ -135,12 +137,15 @@ class Catalog:
                               "(expected under Fluorescence or DfOverF)")
         pool = self.traces
         if sel.plane is not None:
-            if sel.plane not in self.planes:
-                raise FormatError(f"--nwb-plane {sel.plane}: no such PlaneSegmentation; planes: "
-                                  f"{', '.join(self.planes) or 'none'}")
-            pool = [c for c in pool if c.plane == sel.plane]
+            if sel.plane in self.planes:
+                pool = [c for c in pool if c.plane == sel.plane]
+            else:  # suite2p: one PlaneSegmentation, one series per plane named plane0, plane1...
+                pool = [c for c in pool if c.name == sel.plane]
             if not pool:
-                raise FormatError(f"plane {sel.plane} has no RoiResponseSeries referring to its ROIs")
+                per_plane = sorted({c.name for c in self.traces if c.name.startswith("plane")})
+                raise FormatError(
+                    f"--nwb-plane {sel.plane}: no such PlaneSegmentation or per-plane series; "
+                    f"planes: {', '.join(self.planes + per_plane) or 'none'}")
         if sel.traces is not None:
             pool = _matching(pool, sel.traces, "--nwb-traces", self.traces)
         if len(pool) == 1:
@@ -196,9 +201,15 @@ def _listing(pool: list[Candidate]) -> str:
     return "; ".join(f"{c.path} [{c.kind}]" for c in pool)
 
 
+def _names(path: str, wanted: str) -> bool:
+    """`wanted` is a run of whole components of `path` ('Fluorescence', 'Deconvolved/plane0')."""
+    parts, want = path.split("/"), wanted.split("/")
+    return any(parts[i:i + len(want)] == want for i in range(len(parts) - len(want) + 1))
+
+
 def _matching(pool: list[Candidate], wanted: str, flag: str, every: list[Candidate],
               one: bool = False) -> list[Candidate]:
-    found = [c for c in pool if wanted in (c.path, c.name) or c.path.endswith("/" + wanted)]
+    found = [c for c in pool if _names(c.path, wanted)]
     if not found:
         raise FormatError(f"{flag} {wanted}: no such series; candidates: "
                           f"{_listing(every) or 'none'}")

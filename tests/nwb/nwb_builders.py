@@ -142,3 +142,48 @@ def suite2p_like(path: Path, t: int = 200, n: int = 12, seed: int = 0) -> dict:
     add_position(f, pos[:, None], tb)
     write(f, path)
     return {"traces": tr, "centroids": xy, "tb": tb, "position": pos}
+
+
+def suite2p_export(path: Path, t: int = 120, per_plane: tuple[int, ...] = (5, 3),
+                   fs: float = 10.0) -> dict:
+    """As suite2p's save_nwb names things: one PlaneSegmentation for every plane (voxel
+    masks when there are several), containers Fluorescence, Neuropil and Deconvolved holding
+    one RoiResponseSeries per plane, named plane0, plane1, ...; an `iscell` column."""
+    f = new_file()
+    f.create_device(name="Microscope")
+    channel = OpticalChannel(name="OpticalChannel", description="an optical channel",
+                             emission_lambda=500.0)
+    plane = f.create_imaging_plane(
+        name="ImagingPlane", optical_channel=channel, imaging_rate=fs, description="standard",
+        device=f.devices["Microscope"], excitation_lambda=600.0, indicator="GCaMP", location="V1")
+    seg = ImageSegmentation()
+    ps = seg.create_plane_segmentation(name="PlaneSegmentation", description="suite2p output",
+                                       imaging_plane=plane)
+    ophys = f.create_processing_module(name="ophys", description="optical physiology processed data")
+    ophys.add(seg)
+    xy = centroids(sum(per_plane), seed=7)
+    plane_of = np.repeat(np.arange(len(per_plane)), per_plane)
+    for (x, y), z in zip(xy, plane_of):
+        xi, yi = int(x), int(y)
+        ps.add_roi(voxel_mask=[(xi, yi, int(z), 1.0), (xi - 1, yi, int(z), 0.5),
+                               (xi + 1, yi, int(z), 0.5)])
+    ps.add_column(name="iscell", description="two columns - iscell & probcell",
+                  data=np.tile([1.0, 0.9], (len(xy), 1)))
+    starts = np.r_[0, np.cumsum(per_plane)[:-1]]
+    regions = [ps.create_roi_table_region(region=list(range(a, a + n)),
+                                          description=f"ROIs for plane{k}")
+               for k, (a, n) in enumerate(zip(starts, per_plane))]
+    out: dict = {"centroids": xy}
+    for seed, name in enumerate(("Fluorescence", "Neuropil", "Deconvolved")):
+        out[name] = []
+        container = Fluorescence(name=name)
+        ophys.add(container)
+        for k, n in enumerate(per_plane):
+            data = traces(t, n, seed=10 * seed + k)
+            out[name].append(data)
+            container.create_roi_response_series(name=f"plane{k}", data=data, rois=regions[k],
+                                                 unit="lumens", rate=fs)
+    tb = np.arange(t) / fs
+    add_timeseries(f, "speed", 1.0 + np.sin(tb), "cm/s", rate=fs)
+    write(f, path)
+    return out

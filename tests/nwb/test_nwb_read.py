@@ -188,6 +188,22 @@ def test_irregular_frame_times_warn_and_fs_is_the_median_rate(tmp_path):
     assert s.fs == pytest.approx(10.0) and s.n_frames == 45
 
 
+def test_suite2p_export_layout_containers_and_per_plane_series(tmp_path):
+    p = tmp_path / "ophys.nwb"
+    d = B.suite2p_export(p, t=120, per_plane=(5, 3))
+    with pytest.raises(FormatError, match=r"several trace series.*ophys/Deconvolved/plane0 "
+                                          r"\[traces\]; ophys/Deconvolved/plane1 \[traces\]; "
+                                          r"ophys/Fluorescence/plane0"):
+        load_session(p)
+    s = _load(p, traces="Deconvolved", plane="plane1")
+    np.testing.assert_array_equal(s.traces, d["Deconvolved"][1])
+    # voxel masks (multi-plane): x, y of the ROIs the series' region refers to
+    np.testing.assert_array_equal(s.positions, d["centroids"][5:].astype(np.float32))
+    s = _load(p, traces="Fluorescence/plane0")
+    np.testing.assert_array_equal(s.traces, d["Fluorescence"][0])
+    assert s.meta["nwb"]["positions_from"] == "voxel_mask"
+
+
 # ------------------------------------------------------------------ bad files
 def _plain(tmp_path, name="bad.nwb", **kw):
     f = B.new_file()
@@ -238,8 +254,8 @@ def test_several_planes_need_nwb_plane(tmp_path):
                                           r"one with --nwb-plane"):
         load_session(tmp_path / "planes.nwb")
     assert _load(tmp_path / "planes.nwb", plane="plane1").n_neurons == 7
-    with pytest.raises(FormatError, match=r"--nwb-plane plane9: no such PlaneSegmentation; "
-                                          r"planes: plane0, plane1"):
+    with pytest.raises(FormatError, match=r"--nwb-plane plane9: no such PlaneSegmentation or "
+                                          r"per-plane series; planes: plane0, plane1"):
         _load(tmp_path / "planes.nwb", plane="plane9")
 
 

@@ -81,13 +81,15 @@ def add_nwb_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "NWB files", "which series of an .nwb file make the session (default: the single "
                      "candidate; several -> an error listing them; `neurogrs inspect FILE.nwb`)")
     g.add_argument("--nwb-traces", default=None, metavar="NAME",
-                   help="the RoiResponseSeries, by name or path (e.g. "
-                        "ophys/Fluorescence/RoiResponseSeries)")
+                   help="the RoiResponseSeries: its name, path "
+                        "(ophys/Fluorescence/RoiResponseSeries) or path components "
+                        "(Deconvolved, Deconvolved/plane0)")
     g.add_argument("--nwb-behaviour", default=None, metavar="NAME",
                    help="the labels' source: a speed or label TimeSeries, a SpatialSeries "
-                        "(position -> speed) or an intervals table, by name or path")
+                        "(position -> speed) or an intervals table, named the same ways")
     g.add_argument("--nwb-plane", default=None, metavar="NAME",
-                   help="the PlaneSegmentation whose ROIs are the neurons (several planes)")
+                   help="the PlaneSegmentation whose ROIs are the neurons when there are "
+                        "several, or suite2p's per-plane series name (plane0, plane1, ...)")
     return parser
 
 
@@ -257,7 +259,8 @@ def _nwb_listing(args: argparse.Namespace) -> dict[str, Any] | None:
         return None
     from neurogrs.nwb import NwbSelectionSettings, nwb_catalog
 
-    catalog = nwb_catalog(args.session, nwb_selection_from_args(args) or NwbSelectionSettings())
+    catalog = nwb_catalog(args.session, nwb_selection_from_args(args) or NwbSelectionSettings(),
+                          want_speed=label_rule_from_args(args) is not None)
     if not args.json:
         print(f"NWB file  {args.session}")
         for key in ("traces", "behaviour"):

@@ -117,14 +117,16 @@ def load_nwb_session(path: str | Path, selection: NwbSelectionSettings | None = 
     return read_nwb_session(p, selection or NwbSelectionSettings(), label_rule)
 
 
-def nwb_catalog(path: str | Path, selection: NwbSelectionSettings | None = None) -> dict[str, Any]:
-    """Every usable series of an NWB file (name, path, shape, timing, unit) and the defaults."""
+def nwb_catalog(path: str | Path, selection: NwbSelectionSettings | None = None,
+                want_speed: bool = False) -> dict[str, Any]:
+    """Every usable series of an NWB file (name, path, shape, timing, unit) and what
+    `selection` chooses (want_speed: as with a speed-to-label rule, which needs speed)."""
     p = Path(path)
     _check_nwb_file(p)
     require_pynwb()
     from neurogrs.nwb_read import catalog_of
 
-    return catalog_of(p, selection or NwbSelectionSettings())
+    return catalog_of(p, selection or NwbSelectionSettings(), want_speed)
 
 
 def save_nwb_session(session: Any, path: str | Path, *, overwrite: bool = False) -> Path:

@@ -54,11 +54,6 @@ class Candidate:
             d["plane"] = self.plane
         return d
 
-    def line(self) -> str:
-        plane = f", plane {self.plane}" if self.plane else ""
-        shape = "x".join(str(s) for s in self.shape)
-        return f"{self.path}  [{self.kind}] {shape}, {self.timing}, unit {self.unit}{plane}"
-
 
 def object_path(obj: Any) -> str:
     """'ophys/Fluorescence/RoiResponseSeries', 'acquisition/speed', 'intervals/trials'."""
@@ -184,11 +179,11 @@ class Catalog:
         raise FormatError(f"several behaviour sources: choose one with --nwb-behaviour NAME: "
                           f"{_listing(pool)}")
 
-    def default_names(self, sel: Any) -> dict[str, str | None]:
+    def default_names(self, sel: Any, want_speed: bool = False) -> dict[str, str | None]:
         """What would be chosen with `sel` (None where the choice fails), for `inspect`."""
         out: dict[str, str | None] = {}
         for key, pick in (("traces", lambda: self.choose_traces(sel)),
-                          ("behaviour", lambda: self.choose_behaviour(sel, False))):
+                          ("behaviour", lambda: self.choose_behaviour(sel, want_speed))):
             try:
                 out[key] = pick().path
             except FormatError as exc:

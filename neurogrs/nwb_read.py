@@ -50,14 +50,14 @@ def _open(path: Path) -> tuple[NWBHDF5IO, Any]:
         raise FormatError(f"{path.name}: not a readable NWB file: {type(exc).__name__}: {exc}") from exc
 
 
-def catalog_of(path: Path, selection: Any) -> dict[str, Any]:
+def catalog_of(path: Path, selection: Any, want_speed: bool = False) -> dict[str, Any]:
     io, nwbfile = _open(path)
     try:
         cat = find_candidates(nwbfile)
         return {"file": path.name, "processing_modules": cat.modules, "planes": cat.planes,
                 "traces": [c.to_dict() for c in cat.traces],
                 "behaviour": [c.to_dict() for c in cat.behaviour],
-                "chosen": cat.default_names(selection)}
+                "chosen": cat.default_names(selection, want_speed)}
     finally:
         io.close()
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from pynwb import NWBFile, TimeSeries
 from pynwb.behavior import SpatialSeries
 from pynwb.epoch import TimeIntervals
@@ -73,6 +74,11 @@ def object_path(obj: Any) -> str:
     return "/".join(reversed(parts))
 
 
+def _shape(data: Any) -> tuple[int, ...]:
+    """Shape of an h5py dataset or array without reading it (lists too)."""
+    return tuple(int(n) for n in np.shape(data))
+
+
 def _timing(ts: TimeSeries) -> str:
     if ts.timestamps is not None:
         t = ts.get_timestamps()
@@ -97,7 +103,7 @@ def _behaviour_kind(ts: TimeSeries) -> str | None:
         return "position"
     if isinstance(ts, (RoiResponseSeries, ImageSeries)):
         return None
-    shape = tuple(ts.data.shape)
+    shape = _shape(ts.data)
     unit = str(ts.unit or "").strip().lower()
     if len(shape) != 1 and not (len(shape) == 2 and shape[1] == 1):
         return None
@@ -228,14 +234,14 @@ def find_candidates(nwbfile: NWBFile) -> Catalog:
             path = object_path(obj)
             if path.split("/")[0] == OPHYS:
                 table = obj.rois.table if obj.rois is not None else None
-                traces.append(Candidate("traces", obj.name, path, tuple(obj.data.shape),
+                traces.append(Candidate("traces", obj.name, path, _shape(obj.data),
                                         _timing(obj), str(obj.unit),
                                         plane=None if table is None else table.name, obj=obj))
         elif isinstance(obj, TimeSeries):
             path = object_path(obj)
             kind = _behaviour_kind(obj)
             if kind is not None and path.split("/")[0] != OPHYS:
-                behaviour.append(Candidate(kind, obj.name, path, tuple(obj.data.shape),
+                behaviour.append(Candidate(kind, obj.name, path, _shape(obj.data),
                                            _timing(obj), str(obj.unit), obj=obj))
     order = {"labels": 0, "speed": 1, "position": 2, "intervals": 3}
     return Catalog(

@@ -33,8 +33,8 @@ demo: $(STAMP)
 	$(BIN)/neurogrs demo --out $(DEMO)
 
 test: $(STAMP)
-	@$(BIN)/python -m pip install -e '.[ray]' >> $(VENV)/install.log 2>&1 \
-		|| { cat $(VENV)/install.log; exit 1; }  # the sweep's Ray test (else it skips)
+	@$(BIN)/python -m pip install -e '.[ray,nwb]' >> $(VENV)/install.log 2>&1 \
+		|| { cat $(VENV)/install.log; exit 1; }  # the sweep's Ray test, the NWB tests (else they skip)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

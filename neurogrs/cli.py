@@ -18,7 +18,7 @@ __all__ = ["main", "run", "build_parser", "dispatch"]
 
 # Modules that contribute subcommands, in the order `--help` lists them.
 COMMAND_MODULES = (
-    "neurogrs.cli_session",  # simulate, inspect
+    "neurogrs.cli_session",  # simulate, inspect, convert
     "neurogrs.cli_model",  # train, evaluate, info
     "neurogrs.pruning.cli",  # prune
     "neurogrs.codegen.cli",  # codegen

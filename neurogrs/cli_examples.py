@@ -15,6 +15,7 @@ EXAMPLES: dict[str, str] = {
     "": "neurogrs simulate session.npz --neurons 273 --seed 0",
     "simulate": "neurogrs simulate session.npz --neurons 273 --seed 0",
     "inspect": "neurogrs inspect session.npz",
+    "convert": "neurogrs convert session.npz session.nwb",
     "train": "neurogrs train session.npz --model nn1 --out art/nn1",
     "evaluate": "neurogrs evaluate art/nn1 next_session.npz",
     "info": "neurogrs info art/nn1",

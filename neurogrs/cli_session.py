@@ -1,4 +1,4 @@
-"""`neurogrs simulate` and `neurogrs inspect`, and the shared session options.
+"""`neurogrs simulate`, `inspect` and `convert`, and the shared session options.
 
 Other commands (train, replay, ...) accept sessions the same way:
 
@@ -17,10 +17,11 @@ import argparse
 import json
 from typing import Any
 
-__all__ = ["register", "add_session_options", "session_from_args", "label_rule_from_args",
-           "label_options_from_args", "apply_recorded_label_options", "session_summary"]
+__all__ = ["register", "add_session_options", "add_nwb_options", "nwb_selection_from_args",
+           "session_from_args", "label_rule_from_args", "label_options_from_args",
+           "apply_recorded_label_options", "session_summary"]
 
-LABEL_OPTIONS = ("label_from_speed", "speed_units", "smooth_s", "label_column")
+LABEL_OPTIONS = ("label_from_speed", "speed_units", "smooth_s", "label_column", "nwb_behaviour")
 """The session options that decide the labels (recorded in the artifact by `train`)."""
 
 _SESSION_HELP = """\
@@ -30,6 +31,10 @@ session files:
   .csv    NeuroGRS layout: TRACES_<mouse>_<day>_<session>.csv (N rows x T columns),
           with BEHAVIOR_<mouse>_<day>_<session>.csv (T rows x 5 binary columns) and
           CELLXY_<mouse>.csv (N rows x,y) beside it; or a directory of such files.
+  .nwb    NWB (needs neurogrs[nwb]): traces from a RoiResponseSeries of the 'ophys'
+          module, centroids from its ROI masks, labels from a speed or position series
+          or an intervals table, aligned to the frame times. `inspect FILE.nwb` lists
+          every usable series; pick with --nwb-traces, --nwb-behaviour, --nwb-plane.
 
 labels from speed (an .npz with speed but no labels, or --label-from-speed):
   default: fine motion, 0.2 < speed < 2 cm/s; the nelpy linear-track session
@@ -66,7 +71,34 @@ def add_session_options(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         "--csv-id", nargs=3, metavar=("MOUSE", "DAY", "SESSION"), default=None,
         help="CSV layout: which session to read when SESSION is a directory",
     )
+    add_nwb_options(parser)
     return parser
+
+
+def add_nwb_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """--nwb-traces, --nwb-behaviour, --nwb-plane; pair with `nwb_selection_from_args(args)`."""
+    g = parser.add_argument_group(
+        "NWB files", "which series of an .nwb file make the session (default: the single "
+                     "candidate; several -> an error listing them; `neurogrs inspect FILE.nwb`)")
+    g.add_argument("--nwb-traces", default=None, metavar="NAME",
+                   help="the RoiResponseSeries: its name, path "
+                        "(ophys/Fluorescence/RoiResponseSeries) or path components "
+                        "(Deconvolved, Deconvolved/plane0)")
+    g.add_argument("--nwb-behaviour", default=None, metavar="NAME",
+                   help="the labels' source: a speed or label TimeSeries, a SpatialSeries "
+                        "(position -> speed) or an intervals table, named the same ways")
+    g.add_argument("--nwb-plane", default=None, metavar="NAME",
+                   help="the PlaneSegmentation whose ROIs are the neurons when there are "
+                        "several, or suite2p's per-plane series name (plane0, plane1, ...)")
+    return parser
+
+
+def nwb_selection_from_args(args: argparse.Namespace):
+    """The NwbSelectionSettings asked for on the command line, or None."""
+    from neurogrs.nwb import NwbSelectionSettings
+
+    chosen = {k: getattr(args, f"nwb_{k}", None) for k in ("traces", "behaviour", "plane")}
+    return None if all(v is None for v in chosen.values()) else NwbSelectionSettings(**chosen)
 
 
 def label_rule_from_args(args: argparse.Namespace):
@@ -98,6 +130,7 @@ def session_from_args(args: argparse.Namespace, path: str | None = None):
         label_rule=label_rule_from_args(args),
         label_column=2 if column is None else column,
         mouse=csv_id[0], day=csv_id[1], session=csv_id[2],
+        nwb=nwb_selection_from_args(args),
     )
 
 
@@ -116,6 +149,7 @@ def label_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "speed_units": (getattr(args, "speed_units", None) or "cm/s") if values else None,
         "smooth_s": float(getattr(args, "smooth_s", None) or 0.0),
         "label_column": 2 if column is None else int(column),
+        "nwb_behaviour": getattr(args, "nwb_behaviour", None),
     }
 
 
@@ -128,6 +162,8 @@ def _as_flags(options: dict[str, Any]) -> str:
             flags.append(f"--smooth-s {options['smooth_s']:g}")
     if options.get("label_column", 2) != 2:
         flags.append(f"--label-column {options['label_column']}")
+    if options.get("nwb_behaviour"):
+        flags.append(f"--nwb-behaviour {options['nwb_behaviour']}")
     return " ".join(flags) or "(none: the file's own labels, BEHAVIOR column 2)"
 
 
@@ -149,7 +185,10 @@ def apply_recorded_label_options(args: argparse.Namespace, provenance: dict,
     if not given:
         for k in LABEL_OPTIONS:
             setattr(args, k, recorded.get(k))
-        if recorded == label_options_from_args(argparse.Namespace()):
+        if not str(getattr(args, "session", None) or "").lower().endswith(".nwb"):
+            args.nwb_behaviour = None  # an NWB series name means nothing to other formats
+        defaults = label_options_from_args(argparse.Namespace())
+        if {k: recorded.get(k) for k in defaults} == defaults:  # records before nwb_behaviour
             return None
         return f"labels as train made them (recorded in {source}): {_as_flags(recorded)}"
     mine = label_options_from_args(args)
@@ -213,10 +252,40 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _nwb_listing(args: argparse.Namespace) -> dict[str, Any] | None:
+    from pathlib import Path
+
+    if Path(args.session).suffix.lower() != ".nwb":
+        return None
+    from neurogrs.nwb import NwbSelectionSettings, nwb_catalog
+
+    catalog = nwb_catalog(args.session, nwb_selection_from_args(args) or NwbSelectionSettings(),
+                          want_speed=label_rule_from_args(args) is not None)
+    if not args.json:
+        print(f"NWB file  {args.session}")
+        for key in ("traces", "behaviour"):
+            chosen = catalog["chosen"].get(key)
+            print(f"{key} series ({len(catalog[key])}):")
+            for c in catalog[key]:
+                shape = "x".join(str(s) for s in c["shape"])
+                mark = "*" if c["path"] == chosen else " "
+                plane = f", plane {c['plane']}" if "plane" in c else ""
+                print(f"  {mark} {c['path']}  [{c['kind']}] {shape}, {c['timing']}, "
+                      f"unit {c['unit']}{plane}")
+            if chosen is None:
+                print(f"    no default: {catalog['chosen'].get(key + '_problem')}")
+        print(f"planes    {', '.join(catalog['planes']) or '(none)'}")
+        print("(* = used by default, or as chosen by --nwb-traces/--nwb-behaviour/--nwb-plane)\n")
+    return catalog
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
+    catalog = _nwb_listing(args)
     sess = session_from_args(args)
     info = session_summary(sess)
     if args.json:
+        if catalog is not None:
+            info["nwb"] = catalog
         print(json.dumps(info, indent=2))
         return 0
     print(f"session   {args.session}")
@@ -271,7 +340,53 @@ def register(sub: Any) -> None:
         epilog=_SESSION_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    q.add_argument("session", metavar="SESSION", help="session file (.npz, TRACES_*.csv) or CSV directory")
+    q.add_argument("session", metavar="SESSION",
+                   help="session file (.npz, .nwb, TRACES_*.csv) or CSV directory")
     add_session_options(q)
     q.add_argument("--json", action="store_true", help="print the summary as JSON")
     q.set_defaults(func=_cmd_inspect)
+
+    c = sub.add_parser(
+        "convert",
+        help="convert a session to NWB or .npz (from .npz, .nwb or the NeuroGRS CSV layout)",
+        description="Read a session as training would (same session options) and write it as\n"
+                    "NWB (OUT.nwb; needs neurogrs[nwb]) or as a native .npz (OUT.npz).\n"
+                    "The NWB layout is suite2p's: ophys/Fluorescence/RoiResponseSeries,\n"
+                    "ophys/ImageSegmentation/PlaneSegmentation (centroids as pixel masks),\n"
+                    "behavior/BehavioralTimeSeries/labels (and speed). docs/data.md, NWB.",
+        epilog=_SESSION_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    c.add_argument("session", metavar="SESSION",
+                   help="session to read (.npz, .nwb, TRACES_*.csv or CSV directory)")
+    c.add_argument("out", metavar="OUT", help="file to write: OUT.nwb or OUT.npz")
+    c.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    add_session_options(c)
+    c.set_defaults(func=_cmd_convert)
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from neurogrs.errors import ConfigError
+
+    out = Path(args.out)
+    suffix = out.suffix.lower()
+    if suffix not in (".nwb", ".npz"):
+        raise ConfigError(f"OUT = {args.out}: write .nwb (NWB) or .npz (native); "
+                          f"got {suffix or 'no suffix'}")
+    if out.exists() and not args.force:
+        raise ConfigError(f"{out} exists: remove it or give --force")
+    if out.resolve() == Path(args.session).resolve():
+        raise ConfigError(f"OUT = {args.out} is the session being read")
+    sess = session_from_args(args)
+    if suffix == ".nwb":
+        from neurogrs.nwb import save_nwb_session
+
+        path = save_nwb_session(sess, out, overwrite=True)
+    else:
+        from neurogrs.formats import save_session
+
+        path = save_session(sess, out)
+    print(f"wrote {path}: {sess!r}")
+    return 0

@@ -18,7 +18,8 @@ NeuroGRS CSV layout (comma-separated, no header; `neurogrs.csv_layout`):
     BEHAVIOR_<mouse>_<day>_<session>.csv  T rows x 5 binary columns (label: column 2)
     CELLXY_<mouse>.csv                    N rows "x,y" (optional; positions)
 
-NWB files are a planned optional extra (`pip install neurogrs[nwb]`); not read yet.
+NWB files (`.nwb`, calcium imaging: RoiResponseSeries under 'ophys') are read through
+`neurogrs.nwb` when the optional extra is installed (`pip install 'neurogrs[nwb]'`).
 """
 from __future__ import annotations
 
@@ -27,13 +28,16 @@ import math
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from neurogrs.csv_layout import csv_session_paths, load_csv_session, save_csv_session
 from neurogrs.errors import ConfigError, FormatError, SessionError
 from neurogrs.session import Session
+
+if TYPE_CHECKING:
+    from neurogrs.nwb import NwbSelectionSettings
 
 __all__ = [
     "SpeedLabelRule",
@@ -261,6 +265,7 @@ def load_session(
     mouse: str | None = None,
     day: str | None = None,
     session: str | None = None,
+    nwb: "NwbSelectionSettings | None" = None,
 ) -> Session:
     """Load a session from a native .npz, a NeuroGRS TRACES_*.csv, or a directory of them.
 
@@ -270,11 +275,16 @@ def load_session(
     label_column: BEHAVIOR column holding the label (CSV layout).
     mouse/day/session: pick the session when `path` is a directory of CSV files; given with
     a TRACES file, they must agree with its name (ConfigError otherwise).
+    nwb: which series of an NWB file to use (`neurogrs.nwb.NwbSelectionSettings`); refused
+    for other formats.
     """
     p = Path(path)
     if not p.exists():
         raise FormatError(f"session file not found: {p}")
     suffix = p.suffix.lower()
+    if nwb is not None and not nwb.is_default and suffix != ".nwb":
+        raise ConfigError(f"--nwb-traces/--nwb-behaviour/--nwb-plane pick series of an NWB "
+                          f"file; {p.name} is not one: drop them")
     if p.is_dir() or suffix == ".csv":
         if label_rule is not None:
             raise ConfigError(
@@ -289,13 +299,16 @@ def load_session(
                               f"layout; {p.name} is a native .npz: drop it")
         return load_npz_session(p, label_rule=label_rule)
     if suffix == ".nwb":
-        raise FormatError(
-            f"{p.name}: NWB files are not supported yet; they will need the optional extra "
-            "'nwb' (pip install 'neurogrs[nwb]'). Convert to .npz or the CSV layout meanwhile."
-        )
+        if (mouse, day, session) != (None, None, None):
+            raise ConfigError(f"--csv-id (mouse/day/session) picks a session of the NeuroGRS CSV "
+                              f"layout; {p.name} is an NWB file: drop it")
+        from neurogrs.nwb import load_nwb_session
+
+        return load_nwb_session(p, nwb, label_rule=label_rule)
     raise FormatError(
         f"{p.name}: unknown session format {suffix or '(no suffix)'}: expected a native .npz, "
-        "a TRACES_<mouse>_<day>_<session>.csv, or a directory of NeuroGRS CSV files"
+        "an NWB file (.nwb), a TRACES_<mouse>_<day>_<session>.csv, or a directory of NeuroGRS "
+        "CSV files"
     )
 
 

@@ -21,6 +21,7 @@ def _speed(text: str) -> float | None:
 
 
 def register(sub: "argparse._SubParsersAction") -> None:
+    from neurogrs.cli_session import add_nwb_options
     from neurogrs.stream.transport import CLIENT_FRAMES
 
     p = sub.add_parser(
@@ -30,7 +31,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
                     "at the high-water mark); sends an end-of-stream message; prints a JSON "
                     "report on stdout. SIGTERM/SIGINT stop it within 0.1 s (plus up to 0.5 s "
                     "to flush queued frames), exit code 0, report `interrupted`.")
-    p.add_argument("session", help="session file (.npz, NeuroGRS CSV)")
+    p.add_argument("session", help="session file (.npz, .nwb, NeuroGRS CSV)")
     p.add_argument("--frames", default=CLIENT_FRAMES,
                    help="endpoint (> connects, the default; @ binds)")
     p.add_argument("--speed", type=_speed, default=1.0, help="1 (real time), N (N x), or max")
@@ -46,6 +47,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--curve", metavar="DIR", help="CURVE keys directory (client key)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_credit_options(p)
+    add_nwb_options(p)
     p.set_defaults(func=_cmd_replay)
 
 
@@ -69,10 +71,11 @@ def _add_credit_options(p: argparse.ArgumentParser) -> None:
 def _cmd_replay(args: argparse.Namespace) -> int:
     import signal
 
+    from neurogrs.cli_session import nwb_selection_from_args
     from neurogrs.replay.player import Player, ReplaySettings, default_session_name, load_session_file
 
     _credit_settings(args)  # refuse bad options before reading the session
-    session = load_session_file(args.session)
+    session = load_session_file(args.session, nwb=nwb_selection_from_args(args))
     cfg = ReplaySettings(frames=args.frames,
                        session_name=args.session_name or default_session_name(args.session),
                        speed=args.speed, start=args.start, loop=args.loop, restamp=args.restamp,

@@ -44,11 +44,14 @@ POLL_MS = 100  # waits (subscriber, high-water mark) see stop() within this
 PACE_SLACK_NS = 50_000  # send at once when due within 50 us (sleep overshoots about that)
 
 
-def load_session_file(path: "str | os.PathLike") -> Session:
-    """The one place replay reads a session file (native .npz, CSV layout: neurogrs.formats)."""
+def load_session_file(path: "str | os.PathLike", nwb: Any = None) -> Session:
+    """The one place replay reads a session file (native .npz, CSV layout, NWB: neurogrs.formats).
+
+    nwb: a neurogrs.nwb.NwbSelectionSettings picking the series of an NWB file (None: defaults).
+    """
     from neurogrs.formats import load_session
 
-    return load_session(path)
+    return load_session(path, nwb=nwb)
 
 
 def default_session_name(path: "str | os.PathLike") -> str:

@@ -218,7 +218,8 @@ def scoring_labels(args: argparse.Namespace, art=None):
     Read with the session options on the command line; given the artifact (`art`, else
     --artifact) and no label option, with the options train recorded in it (so a model
     trained with --label-from-speed is scored against speed labels, not the file's own)."""
-    given = any(getattr(args, k, None) is not None for k in (*LABEL_OPTIONS, "csv_id"))
+    given = any(getattr(args, k, None) is not None
+                for k in (*LABEL_OPTIONS, "csv_id", "nwb_traces", "nwb_plane"))
     if not args.session:
         if given:
             raise ConfigError("session options apply to --session FILE: give it")

@@ -40,6 +40,7 @@ CASES = {
     "DemoSettings": ("neurogrs.demo.settings", {}, ("neurons", 0)),
     "InferenceBenchSettings": ("neurogrs.bench.inference", {"frames": 100}, ("frames", 1)),
     "ServiceBenchSettings": ("neurogrs.bench.service", {"artifact": "art"}, ("engine", "gpu")),
+    "NwbSelectionSettings": ("neurogrs.nwb", {"traces": "RoiResponseSeries"}, ("plane", "")),
 }
 
 

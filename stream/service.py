@@ -25,7 +25,7 @@ import numpy as np
 from neurogrs.errors import EngineError
 from neurogrs.stream import policy
 from neurogrs.stream import protocol as P
-from neurogrs.stream.inputwatch import DROPPED, PEER_LEFT, InputWatch, RateLimitedLog
+from neurogrs.stream.inputwatch import DROPPED, OVERSIZED, PEER_LEFT, InputWatch, RateLimitedLog
 from neurogrs.stream.metrics import ServiceMetrics
 from neurogrs.stream.policy import CLOCKS, POLICIES
 from neurogrs.stream.service_config import (  # re-exported: part of this module's API
@@ -212,7 +212,8 @@ class Service:
                 elif sock is self._pub:
                     self._greet_subscribers()
                 elif sock is monitor:
-                    self._count_input(self._watch.handle())
+                    for what in self._watch.handle():
+                        self._count_input(what)
             if frames_ready and self.config.policy == policy.LATEST:
                 self._serve_latest()
             elif frames_ready:
@@ -223,8 +224,10 @@ class Service:
                 self._count_input(self._watch.retry())
 
     def _housekeeping(self) -> None:
-        """Forget sessions idle longer than session_idle_s (the cap never locks out)."""
+        """Forget sessions idle longer than session_idle_s (the cap never locks out), and
+        input connections libzmq closed without telling."""
         self._next_housekeeping = time.monotonic() + HOUSEKEEPING_S
+        self._watch.sweep()
         gone = self._sessions.expire(time.time_ns())
         for name in gone:
             self._clocks.pop(name, None)
@@ -239,9 +242,10 @@ class Service:
 
     def _count_input(self, what: str | None) -> None:
         """Count and log what the frame socket's watch reports (inputwatch.DROPPED:
-        reconnected after libzmq gave up; PEER_LEFT: a publisher went away)."""
+        reconnected after libzmq gave up; OVERSIZED: libzmq dropped a publisher's
+        connection, the publisher reconnects; PEER_LEFT: a publisher went away)."""
+        m = self.metrics
         if what == DROPPED:
-            m = self.metrics
             m.oversized_messages.value += 1
             m.input_reconnects.value += 1
             self._warn(logging.WARNING, "dropped",
@@ -249,9 +253,15 @@ class Service:
                        f"(a message over the {self._receive_limit}-byte "
                        "receive limit, or another protocol error) and would not reconnect: "
                        "reconnected")
+        elif what == OVERSIZED:
+            m.oversized_messages.value += 1
+            self._warn(logging.WARNING, "oversized",
+                       f"libzmq dropped a frame publisher's connection to "
+                       f"{self.endpoints.get('frames', self._watch.endpoint.address)} (a "
+                       f"message over the {self._receive_limit}-byte receive limit, or a "
+                       "malformed ZMTP frame); the publisher reconnects by itself")
         elif what == PEER_LEFT:
-            self._warn(logging.INFO, "peer_left", "a frame publisher disconnected (closed, or "
-                                                  "sent a message over the receive limit)")
+            self._warn(logging.INFO, "peer_left", "a frame publisher disconnected")
 
     def _serve_all(self) -> None:
         """Answer every queued message in order (at most max_drain per wake-up)."""

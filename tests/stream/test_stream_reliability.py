@@ -112,6 +112,8 @@ def test_oversized_message_on_a_binding_frame_socket_recovers(start_service):
     feed.sock.setsockopt(zmq.XPUB_VERBOSE, 1)  # see the re-subscription after the reconnect
     feed.frame(0)
     collect(sub, has_pred(0))
+    while feed.sock.poll(0):  # the subscription already queued (the feeder read one of two)
+        feed.sock.recv()
     feed.raw([b"frame.s1", b"\x00" * (15 << 20)])
     end = time.monotonic() + RECV_TIMEOUT_S
     while not (feed.sock.poll(50) and feed.sock.recv().startswith(b"\x01frame.")):
@@ -120,6 +122,51 @@ def test_oversized_message_on_a_binding_frame_socket_recovers(start_service):
         feed.frame(seq)
     assert [p.seq for p in preds(collect(sub, has_pred(2)))] == [1, 2]
     assert svc.value("neurogrs_frames_received_total") == 3  # the big one never got through
+
+
+def _wait_resubscribed(feed):
+    end = time.monotonic() + RECV_TIMEOUT_S
+    while not (feed.sock.poll(50) and feed.sock.recv().startswith(b"\x01frame.")):
+        assert time.monotonic() < end, "the publisher never reconnected"
+
+
+def test_oversized_message_on_a_binding_frame_socket_is_counted_and_logged(start_service,
+                                                                           caplog):
+    # binding service, connecting publisher: libzmq drops the publisher's connection for
+    # the big message and the publisher reconnects; the service counts it and logs it
+    caplog.set_level("WARNING", logger="neurogrs.stream.service")
+    svc = start_service(policy="all", deadline_s=5.0)
+    sub = svc.subscriber("s1")
+    feed = svc.feeder("s1")
+    feed.sock.setsockopt(zmq.XPUB_VERBOSE, 1)
+    feed.frame(0)
+    collect(sub, has_pred(0))
+    while feed.sock.poll(0):  # the subscription already queued (the feeder read one of two)
+        feed.sock.recv()
+    feed.raw([b"frame.s1", b"\x00" * (1 << 20)])  # over the 4N + 16 KiB receive limit
+    _wait_resubscribed(feed)
+    for seq in (1, 2):
+        feed.frame(seq)
+    assert [p.seq for p in preds(collect(sub, has_pred(2)))] == [1, 2]
+    assert svc.value("neurogrs_oversized_messages_total") == 1
+    assert svc.value("neurogrs_input_reconnects_total") == 0  # the publisher reconnected
+    assert any("receive limit" in r.getMessage() and "tcp://127.0.0.1:" in r.getMessage()
+               for r in caplog.records), [r.getMessage() for r in caplog.records]
+
+
+def test_a_publisher_that_leaves_a_binding_frame_socket_is_not_counted_as_oversized(
+        start_service):
+    svc = start_service(policy="all", deadline_s=5.0)
+    sub = svc.subscriber("s1")
+    for seq in range(3):  # three publishers, one after another, each closing its socket
+        feed = svc.feeder("s1")
+        feed.frame(seq)
+        collect(sub, has_pred(seq))
+        feed.sock.close(linger=0)
+    feed = svc.feeder("s1")
+    feed.frame(3)
+    collect(sub, has_pred(3))
+    assert svc.value("neurogrs_oversized_messages_total") == 0
 
 
 def test_a_peer_that_fails_every_handshake_is_retried_at_a_bounded_rate(start_service):

@@ -228,7 +228,7 @@ class Service:
         input connections libzmq closed without telling."""
         self._next_housekeeping = time.monotonic() + HOUSEKEEPING_S
         self._watch.sweep()
-        gone = self._sessions.expire(time.time_ns())
+        gone = self._sessions.expire(time.monotonic_ns())  # idle time: never the wall clock
         for name in gone:
             self._clocks.pop(name, None)
         self._count_expired(len(gone))
@@ -389,7 +389,8 @@ class Service:
                 t_src -= clock.correction()
         expired = self._sessions.expired
         verdict, lost, detail, new_session, restarted = self._sessions.admit(
-            frame.session, frame.seq, t_src, t_recv, self._deadline_ns, frame.run)
+            frame.session, frame.seq, t_src, t_recv, self._deadline_ns, frame.run,
+            time.monotonic_ns())
         if new_session or restarted:
             self._count_expired(self._sessions.expired - expired)
             self.metrics.sessions_active.set(len(self._sessions))

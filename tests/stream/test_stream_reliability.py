@@ -349,3 +349,22 @@ def test_duplicate_keys_and_str_data_have_one_reason_each(start_service):
     msgs = collect(sub, has_pred(7))
     assert [e.reason for e in errors(msgs)] == ["malformed", "bad_field", "bad_field"]
     assert "duplicate" in errors(msgs)[0].detail
+
+
+def test_idle_sessions_expire_after_the_wall_clock_steps_back(start_service, monkeypatch):
+    # NTP steps the host's clock back an hour: idle time is measured on a monotonic clock,
+    # so a vanished session still expires after session_idle_s and the cap locks nobody out
+    import neurogrs.stream.service as service_module
+
+    svc = start_service(policy="all", session_idle_s=0.3, max_sessions=1, deadline_s=5.0)
+    sub = svc.subscriber(None)
+    feed = svc.feeder("x")
+    feed.frame(0, session="gone")
+    collect(sub, has_pred(0))
+    real = time.time_ns
+    monkeypatch.setattr(service_module.time, "time_ns", lambda: real() - 3600 * 10**9)
+    time.sleep(0.9)  # longer than the idle timeout and the 0.5 s housekeeping
+    feed.frame(0, session="fresh", t_src_ns=real() - 3600 * 10**9)
+    msgs = collect(sub, lambda m: any(p.session == "fresh" for p in preds(m)) or errors(m))
+    assert not errors(msgs), errors(msgs)
+    assert svc.value("neurogrs_sessions_expired_total") == 1

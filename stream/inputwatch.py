@@ -42,6 +42,17 @@ PEER_LEFT = "peer_left"  # a peer of a binding socket closed its connection
 _RETRY_WAIT_MS = 50  # how long to wait for libzmq's own retry after a disconnect
 RECONNECT_MIN_S = 0.25  # reconnects at most this often (a peer that fails every handshake)
 MAX_HELD = 1024  # connections of a binding socket watched at most (one descriptor each)
+FD_SHARE = 4  # ... and at most this fraction of the process's descriptor limit (1/4)
+
+
+def held_limit() -> int:
+    """How many connections to watch: MAX_HELD, or a quarter of the soft RLIMIT_NOFILE if
+    that is lower (the duplicates must not starve libzmq of descriptors: 256 at the usual
+    soft limit of 1024)."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return MAX_HELD if soft == resource.RLIM_INFINITY else max(1, min(MAX_HELD, soft // FD_SHARE))
 
 
 class RateLimitedLog:
@@ -67,8 +78,8 @@ class _Peers:
     """Duplicates of the descriptors of a binding socket's accepted connections, keyed by
     libzmq's descriptor number (at most `limit`): at a disconnect, who closed it."""
 
-    def __init__(self, limit: int = MAX_HELD) -> None:
-        self._limit = limit
+    def __init__(self, limit: int | None = None) -> None:
+        self._limit = held_limit() if limit is None else limit
         self._held: dict[int, socket.socket] = {}
 
     def __len__(self) -> int:

@@ -179,3 +179,18 @@ def test_peers_sweep_lets_go_of_closed_descriptors():
     peers.close()
     for s in (c, pa, pb, pc):
         s.close()
+
+
+def test_the_watch_takes_at_most_a_quarter_of_the_descriptor_limit():
+    import resource
+
+    from neurogrs.stream.inputwatch import MAX_HELD, held_limit
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(400, hard), hard))
+        assert held_limit() == min(400, hard) // 4
+        assert _Peers()._limit == held_limit()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert held_limit() <= MAX_HELD

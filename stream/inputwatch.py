@@ -34,7 +34,8 @@ from typing import Any, Callable
 
 from neurogrs.stream.transport import Endpoint
 
-__all__ = ["InputWatch", "RateLimitedLog", "DROPPED", "OVERSIZED", "PEER_LEFT", "MAX_HELD"]
+__all__ = ["InputWatch", "RateLimitedLog", "DROPPED", "OVERSIZED", "PEER_LEFT", "MAX_HELD",
+           "held_limit", "describe"]
 
 DROPPED = "dropped"  # a connecting socket's connection dropped for good; reconnected
 OVERSIZED = "oversized"  # a binding socket's connection dropped by libzmq (peer still there)
@@ -53,6 +54,20 @@ def held_limit() -> int:
 
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     return MAX_HELD if soft == resource.RLIM_INFINITY else max(1, min(MAX_HELD, soft // FD_SHARE))
+
+
+def describe(what: str, address: str, limit: int) -> tuple[int, str, str]:
+    """(log level, rate-limit key, message) for what `InputWatch.handle` reported about the
+    socket at `address` whose receive limit is `limit` bytes."""
+    if what == DROPPED:
+        return (logging.WARNING, what, f"libzmq dropped the frame connection to {address} (a "
+                f"message over the {limit}-byte receive limit, or another protocol error) and "
+                "would not reconnect: reconnected")
+    if what == OVERSIZED:
+        return (logging.WARNING, what, f"libzmq dropped a frame publisher's connection to "
+                f"{address} (a message over the {limit}-byte receive limit, or a malformed "
+                "ZMTP frame); the publisher reconnects by itself")
+    return logging.INFO, what, "a frame publisher disconnected"
 
 
 class RateLimitedLog:

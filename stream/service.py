@@ -25,7 +25,7 @@ import numpy as np
 from neurogrs.errors import EngineError
 from neurogrs.stream import policy
 from neurogrs.stream import protocol as P
-from neurogrs.stream.inputwatch import DROPPED, OVERSIZED, PEER_LEFT, InputWatch, RateLimitedLog
+from neurogrs.stream.inputwatch import DROPPED, OVERSIZED, InputWatch, RateLimitedLog, describe
 from neurogrs.stream.metrics import ServiceMetrics
 from neurogrs.stream.policy import CLOCKS, POLICIES
 from neurogrs.stream.service_config import (  # re-exported: part of this module's API
@@ -37,6 +37,7 @@ __all__ = ["ServiceSettings", "Service", "POLICIES", "CLOCKS", "receive_limit",
            "HARD_MAX_MESSAGE_BYTES", "FRAME_HEADER_SLACK", "QUEUE_BYTES"]
 
 HOUSEKEEPING_S = 0.5  # how often idle sessions are looked for
+SUBSCRIPTIONS_PER_WAKE = 1000  # subscription messages read per wake-up at most
 WARMUP_CALLS = 20
 log = logging.getLogger("neurogrs.stream.service")
 
@@ -241,27 +242,14 @@ class Service:
                                                 f"{self.config.session_idle_s:g} s without a frame")
 
     def _count_input(self, what: str | None) -> None:
-        """Count and log what the frame socket's watch reports (inputwatch.DROPPED:
-        reconnected after libzmq gave up; OVERSIZED: libzmq dropped a publisher's
-        connection, the publisher reconnects; PEER_LEFT: a publisher went away)."""
-        m = self.metrics
+        """Count and log what the frame socket's watch reports (stream/inputwatch.py)."""
+        if what in (DROPPED, OVERSIZED):
+            self.metrics.oversized_messages.value += 1
         if what == DROPPED:
-            m.oversized_messages.value += 1
-            m.input_reconnects.value += 1
-            self._warn(logging.WARNING, "dropped",
-                       f"libzmq dropped the frame connection to {self._watch.endpoint.address} "
-                       f"(a message over the {self._receive_limit}-byte "
-                       "receive limit, or another protocol error) and would not reconnect: "
-                       "reconnected")
-        elif what == OVERSIZED:
-            m.oversized_messages.value += 1
-            self._warn(logging.WARNING, "oversized",
-                       f"libzmq dropped a frame publisher's connection to "
-                       f"{self.endpoints.get('frames', self._watch.endpoint.address)} (a "
-                       f"message over the {self._receive_limit}-byte receive limit, or a "
-                       "malformed ZMTP frame); the publisher reconnects by itself")
-        elif what == PEER_LEFT:
-            self._warn(logging.INFO, "peer_left", "a frame publisher disconnected")
+            self.metrics.input_reconnects.value += 1
+        if what is not None:
+            self._warn(*describe(what, self.endpoints.get("frames", self._watch.endpoint.address),
+                                 self._receive_limit))
 
     def _serve_all(self) -> None:
         """Answer every queued message in order (at most max_drain per wake-up)."""
@@ -335,9 +323,17 @@ class Service:
                                           "t_src trusted as is)"))
 
     def _greet_subscribers(self) -> None:
-        while (msg := self._preds_out.recv_nowait()) is not None:
-            if msg[0][:1] == b"\x01":  # a new subscription: greet it (and everyone else)
-                self._preds_out.send(self._hello)
+        """One hello for the subscriptions queued now (it greets every client): a client
+        subscribing to many topics is not amplified into a hello per topic to everyone,
+        and at most SUBSCRIPTIONS_PER_WAKE are read before frames are served again."""
+        new = False
+        for _ in range(SUBSCRIPTIONS_PER_WAKE):
+            msg = self._preds_out.recv_nowait()
+            if msg is None:
+                break
+            new = new or msg[0][:1] == b"\x01"
+        if new:
+            self._preds_out.send(self._hello)
 
     # ------------------------------------------------------------------ per message
     def _admit(self, parts: list, t_recv: int, keep_stale: bool = False,

@@ -368,3 +368,26 @@ def test_idle_sessions_expire_after_the_wall_clock_steps_back(start_service, mon
     msgs = collect(sub, lambda m: any(p.session == "fresh" for p in preds(m)) or errors(m))
     assert not errors(msgs), errors(msgs)
     assert svc.value("neurogrs_sessions_expired_total") == 1
+
+
+def test_a_subscription_flood_is_greeted_in_aggregate(start_service, ctx):
+    # a client subscribing to 900 topics at once: the service greets each batch of new
+    # subscriptions once, not once per subscription to every client (an amplifier that
+    # also kept the loop away from frames while the flood lasted)
+    svc = start_service(policy="all")
+    sub = svc.subscriber("s1")
+    spam = ctx.socket(zmq.SUB)
+    spam.linger = 0
+    spam.connect(svc.endpoints["predictions"])
+    for i in range(900):  # (a SUB drops subscriptions beyond its 1000-message queue)
+        spam.subscribe(f"pred.x{i}")
+    spam.subscribe(b"hello")
+    assert spam.poll(int(RECV_TIMEOUT_S * 1000)), "the flooding client was never greeted"
+    hellos = 0
+    while (m := sub.recv(0.3)) is not None:  # until 0.3 s without a message
+        hellos += isinstance(m, P.Hello)
+    assert 1 <= hellos < 100, hellos  # before: 901, one per subscription
+    feed = svc.feeder("s1")
+    feed.frame(0)
+    collect(sub, has_pred(0))
+    spam.close(linger=0)

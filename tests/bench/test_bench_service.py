@@ -77,3 +77,11 @@ def test_session_idle_s_is_validated():
         ServiceBenchSettings("art", session_idle_s=0.0)
     assert ServiceBenchSettings.from_dict(
         ServiceBenchSettings("art", session_idle_s=2.5).to_dict()).session_idle_s == 2.5
+
+
+def test_format_table_reports_the_services_expired_sessions():
+    res = {"config": {"engine": "c", "deadline_ms": 100.0, "session_idle_s": 2.5}, "runs": [],
+           "ladder": [], "soak": None, "max_sustained_fps": 10,
+           "service_final": {"sessions_expired": 3592, "source_restarts": 36}}
+    table = format_table(res)
+    assert "service at exit: 3592 sessions expired (--session-idle-s 2.5), 36 source restarts" in table

@@ -10,7 +10,11 @@ Memory does not grow with the number of predictions (a listener may run for a mo
 whose percentiles are within LATENCY_RELATIVE_ACCURACY (1 %) of the exact ones and whose
 size grows only with the logarithm of the latency range (the first EXACT_UP_TO are also
 kept as they are, so a short run's percentiles are exact); scoring keeps confusion counts;
-end-of-stream markers are totalled (the latest MAX_ENDS_LISTED are listed).
+end-of-stream markers are totalled (the latest MAX_ENDS_LISTED are listed). `unaccounted`
+is counted per run: an end-of-stream says how many frames its run sent, and that run's
+answers, skipped frames and error reports are taken from it; runs that never end (a source
+that crashed and restarted, or vanished) are not in it. Open runs are kept for the
+MAX_RUNS_TRACKED sessions seen most recently (least recently seen out).
 """
 from __future__ import annotations
 
@@ -26,12 +30,13 @@ from neurogrs.evaluate import metrics_from_confusion
 from neurogrs.stream import protocol as P
 
 __all__ = ["Tally", "format_prediction", "latency_percentiles", "LatencySketch",
-           "PERCENTILES", "LATENCY_RELATIVE_ACCURACY"]
+           "PERCENTILES", "LATENCY_RELATIVE_ACCURACY", "MAX_RUNS_TRACKED"]
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 # a reported percentile x' of the exact (lower) percentile x: |x' - x| <= 0.01 |x|
 LATENCY_RELATIVE_ACCURACY = 0.01
 MAX_ENDS_LISTED = 100
+MAX_RUNS_TRACKED = 4096  # sessions accounted per run at once (least recently seen out)
 EXACT_UP_TO = 10_000  # latencies also kept exactly (percentiles of short runs are exact)
 
 
@@ -97,7 +102,8 @@ class Tally:
     _confusion: np.ndarray | None = None
     restarts: int = 0  # sources that restarted a session (a prediction with a new run)
     _runs: dict = field(default_factory=dict)  # session -> [run, answered, skipped, errors]
-    _orphaned: list = field(default_factory=lambda: [0, 0, 0])  # of runs that never ended
+    _accounted: int = 0  # answers, skipped frames and reports of runs that ended
+    _unattributed: int = 0  # error reports on error._ (a frame whose session is unknown)
 
     def __post_init__(self) -> None:
         if self.labels is not None:
@@ -106,18 +112,20 @@ class Tally:
             self._confusion = np.zeros((k, k), dtype=np.int64)
 
     def _run_counts(self, session: str, run: int | None) -> list:
-        """The counts of `session`'s current run; a new run (a restarted source) sets the
-        old run's aside: it never sends an end-of-stream, so it is not in `unaccounted`."""
-        cur = self._runs.get(session)
+        """The counts of `session`'s current run; a new run (a restarted source) drops the
+        old run's: it never sends an end-of-stream. At most MAX_RUNS_TRACKED sessions
+        (the dict is kept in least-recently-seen order; the oldest goes)."""
+        cur = self._runs.pop(session, None)
         if cur is not None and run is not None and cur[0] is not None and run != cur[0]:
             self.restarts += 1
-            for i in range(3):
-                self._orphaned[i] += cur[i + 1]
             cur = None
         if cur is None:
-            cur = self._runs[session] = [run, 0, 0, 0]
+            cur = [run, 0, 0, 0]
+            if len(self._runs) >= MAX_RUNS_TRACKED:
+                del self._runs[next(iter(self._runs))]
         elif run is not None:
             cur[0] = run
+        self._runs[session] = cur
         return cur
 
     def add(self, msg: Any, received_ns: int) -> None:
@@ -133,9 +141,14 @@ class Tally:
                 self._score(self.labels[msg.seq % len(self.labels)], msg.label)
         elif isinstance(msg, P.ErrorReport):
             self.errors[msg.reason] = self.errors.get(msg.reason, 0) + 1
-            self._run_counts(msg.session, None)[3] += 1
+            if msg.session == P.UNKNOWN_SESSION:  # error._: the frame's session unknown
+                self._unattributed += 1
+            else:
+                self._run_counts(msg.session, None)[3] += 1
         elif isinstance(msg, P.EndOfStream):
-            self._runs.pop(msg.session, None)
+            ended = self._runs.pop(msg.session, None)
+            if ended is not None:
+                self._accounted += ended[1] + ended[2] + ended[3]
             self.ends.append({"session": msg.session, "frames_sent": msg.frames})
             self.ends_total += 1
             self.frames_sent_total += msg.frames
@@ -161,10 +174,8 @@ class Tally:
         # within LATENCY_RELATIVE_ACCURACY of the exact percentiles; max exact
         out["latency_s"] = self._lat.percentiles()
         if self.ends_total:  # frames the source says it sent but got neither answer nor report
-            answered, skipped, errors = (self.count - self._orphaned[0],
-                                         self.skipped - self._orphaned[1],
-                                         sum(self.errors.values()) - self._orphaned[2])
-            out["unaccounted"] = self.frames_sent_total - answered - skipped - errors
+            out["unaccounted"] = (self.frames_sent_total - self._accounted
+                                  - self._unattributed)
         if self._confusion is not None and self.count:
             # label of frame seq % T (the replay convention); the same numbers as offline:
             # accuracy, balanced accuracy, the best constant predictor on the scored frames

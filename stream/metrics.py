@@ -220,8 +220,8 @@ class ServiceMetrics:
                 "Sessions forgotten after --session-idle-s without a frame."),
             oversized_messages=FastCounter(
                 "neurogrs_oversized_messages",
-                "Messages refused for their size: bodies over the protocol limit, and "
-                "connections libzmq dropped for a message over ZMQ_MAXMSGSIZE."),
+                "Connections libzmq dropped for a message over the frame socket's receive "
+                "limit (ZMQ_MAXMSGSIZE), connecting or binding."),
             input_reconnects=FastCounter(
                 "neurogrs_input_reconnects",
                 "Times the service reconnected its frame socket (libzmq would not)."),

@@ -96,20 +96,26 @@ class SessionTable:
         return None if st is None else st.last
 
     def admit(self, session: str, seq: int, t_src_ns: int, t_recv_ns: int,
-              deadline_ns: int, run: int | None = None) -> Admission:
+              deadline_ns: int, run: int | None = None,
+              seen_ns: int | None = None) -> Admission:
+        """`seen_ns`: when the frame arrived on the clock idle time is measured with (the
+        service passes a monotonic clock, so a wall clock stepped back does not hold
+        sessions for the length of the step; `expire` then takes the same clock);
+        default t_recv_ns."""
         st = self._s.get(session)
         restarted = st is not None and run is not None and run != st.run
         lost = 0
+        seen = t_recv_ns if seen_ns is None else seen_ns
         if st is None or restarted:
-            if st is None and len(self._s) >= self.max_sessions and not self.expire(t_recv_ns):
+            if st is None and len(self._s) >= self.max_sessions and not self.expire(seen):
                 return Admission(TOO_MANY_SESSIONS, 0,
                                  f"already tracking {self.max_sessions} sessions")
-            self._s[session] = st = _State(seq, run, t_recv_ns)
+            self._s[session] = st = _State(seq, run, seen)
             self._s.move_to_end(session)
             new = True
         else:
             new = False
-            st.seen = t_recv_ns
+            st.seen = seen
             self._s.move_to_end(session)
             last = st.last
             if seq != last + 1:
@@ -141,7 +147,8 @@ class SessionTable:
         return self._s.pop(session, None) is not None
 
     def expire(self, now_ns: int) -> list[str]:
-        """Forget the sessions not seen for `idle_ns` (none without `idle_ns`)."""
+        """Forget the sessions not seen for `idle_ns` (none without `idle_ns`); `now_ns`
+        on the clock `admit` was given (`seen_ns`, else t_recv_ns)."""
         gone: list[str] = []
         if self.idle_ns is None:
             return gone

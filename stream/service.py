@@ -25,7 +25,7 @@ import numpy as np
 from neurogrs.errors import EngineError
 from neurogrs.stream import policy
 from neurogrs.stream import protocol as P
-from neurogrs.stream.inputwatch import DROPPED, PEER_LEFT, InputWatch, RateLimitedLog
+from neurogrs.stream.inputwatch import DROPPED, OVERSIZED, InputWatch, RateLimitedLog, describe
 from neurogrs.stream.metrics import ServiceMetrics
 from neurogrs.stream.policy import CLOCKS, POLICIES
 from neurogrs.stream.service_config import (  # re-exported: part of this module's API
@@ -37,6 +37,7 @@ __all__ = ["ServiceSettings", "Service", "POLICIES", "CLOCKS", "receive_limit",
            "HARD_MAX_MESSAGE_BYTES", "FRAME_HEADER_SLACK", "QUEUE_BYTES"]
 
 HOUSEKEEPING_S = 0.5  # how often idle sessions are looked for
+SUBSCRIPTIONS_PER_WAKE = 1000  # subscription messages read per wake-up at most
 WARMUP_CALLS = 20
 log = logging.getLogger("neurogrs.stream.service")
 
@@ -212,7 +213,8 @@ class Service:
                 elif sock is self._pub:
                     self._greet_subscribers()
                 elif sock is monitor:
-                    self._count_input(self._watch.handle())
+                    for what in self._watch.handle():
+                        self._count_input(what)
             if frames_ready and self.config.policy == policy.LATEST:
                 self._serve_latest()
             elif frames_ready:
@@ -223,9 +225,11 @@ class Service:
                 self._count_input(self._watch.retry())
 
     def _housekeeping(self) -> None:
-        """Forget sessions idle longer than session_idle_s (the cap never locks out)."""
+        """Forget sessions idle longer than session_idle_s (the cap never locks out), and
+        input connections libzmq closed without telling."""
         self._next_housekeeping = time.monotonic() + HOUSEKEEPING_S
-        gone = self._sessions.expire(time.time_ns())
+        self._watch.sweep()
+        gone = self._sessions.expire(time.monotonic_ns())  # idle time: never the wall clock
         for name in gone:
             self._clocks.pop(name, None)
         self._count_expired(len(gone))
@@ -238,20 +242,14 @@ class Service:
                                                 f"{self.config.session_idle_s:g} s without a frame")
 
     def _count_input(self, what: str | None) -> None:
-        """Count and log what the frame socket's watch reports (inputwatch.DROPPED:
-        reconnected after libzmq gave up; PEER_LEFT: a publisher went away)."""
+        """Count and log what the frame socket's watch reports (stream/inputwatch.py)."""
+        if what in (DROPPED, OVERSIZED):
+            self.metrics.oversized_messages.value += 1
         if what == DROPPED:
-            m = self.metrics
-            m.oversized_messages.value += 1
-            m.input_reconnects.value += 1
-            self._warn(logging.WARNING, "dropped",
-                       f"libzmq dropped the frame connection to {self._watch.endpoint.address} "
-                       f"(a message over the {self._receive_limit}-byte "
-                       "receive limit, or another protocol error) and would not reconnect: "
-                       "reconnected")
-        elif what == PEER_LEFT:
-            self._warn(logging.INFO, "peer_left", "a frame publisher disconnected (closed, or "
-                                                  "sent a message over the receive limit)")
+            self.metrics.input_reconnects.value += 1
+        if what is not None:
+            self._warn(*describe(what, self.endpoints.get("frames", self._watch.endpoint.address),
+                                 self._receive_limit))
 
     def _serve_all(self) -> None:
         """Answer every queued message in order (at most max_drain per wake-up)."""
@@ -325,9 +323,17 @@ class Service:
                                           "t_src trusted as is)"))
 
     def _greet_subscribers(self) -> None:
-        while (msg := self._preds_out.recv_nowait()) is not None:
-            if msg[0][:1] == b"\x01":  # a new subscription: greet it (and everyone else)
-                self._preds_out.send(self._hello)
+        """One hello for the subscriptions queued now (it greets every client): a client
+        subscribing to many topics is not amplified into a hello per topic to everyone,
+        and at most SUBSCRIPTIONS_PER_WAKE are read before frames are served again."""
+        new = False
+        for _ in range(SUBSCRIPTIONS_PER_WAKE):
+            msg = self._preds_out.recv_nowait()
+            if msg is None:
+                break
+            new = new or msg[0][:1] == b"\x01"
+        if new:
+            self._preds_out.send(self._hello)
 
     # ------------------------------------------------------------------ per message
     def _admit(self, parts: list, t_recv: int, keep_stale: bool = False,
@@ -379,7 +385,8 @@ class Service:
                 t_src -= clock.correction()
         expired = self._sessions.expired
         verdict, lost, detail, new_session, restarted = self._sessions.admit(
-            frame.session, frame.seq, t_src, t_recv, self._deadline_ns, frame.run)
+            frame.session, frame.seq, t_src, t_recv, self._deadline_ns, frame.run,
+            time.monotonic_ns())
         if new_session or restarted:
             self._count_expired(self._sessions.expired - expired)
             self.metrics.sessions_active.set(len(self._sessions))

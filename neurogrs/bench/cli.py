@@ -4,8 +4,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-__all__ = ["register_bench"]
+if TYPE_CHECKING:
+    from neurogrs.bench.service import ServiceBenchSettings
+
+__all__ = ["register_bench", "service_bench_settings"]
 
 
 def register_bench(bench_sub: argparse._SubParsersAction) -> None:
@@ -73,6 +77,10 @@ def _register_service(bench_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--churn-restart-every", type=int, default=0, metavar="N",
                    help="every N-th churn session is a source that crashes and restarts: K "
                         "more frames from seq 0 under a new run id (0: none)")
+    p.add_argument("--session-idle-s", type=float, default=None, metavar="S",
+                   help="passed to the service (serve --session-idle-s): sessions idle this "
+                        "long expire; with churn compressed in time, scale it the same way "
+                        "(default: the service's, 60 s)")
     p.add_argument("--deadline-ms", type=float, default=100.0)
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.set_defaults(func=_bench_service)
@@ -217,16 +225,21 @@ def _bench_inference(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench_service(args: argparse.Namespace) -> int:
-    from neurogrs.bench.service import ServiceBenchSettings, format_table, run_bench
+def service_bench_settings(args: argparse.Namespace) -> ServiceBenchSettings:
+    from neurogrs.bench.service import ServiceBenchSettings
 
-    cfg = ServiceBenchSettings(artifact=args.artifact, engine=args.engine, duration_s=args.duration,
-                      rate=args.rate, max_frames=args.max_frames, soak_frames=args.soak_frames,
-                      deadline_ms=args.deadline_ms, soak_rate=args.soak_rate,
-                      search_start=args.search_start, search_upper=args.search_max,
-                      churn_sessions=args.churn_sessions, churn_frames=args.churn_frames,
-                      churn_restart_every=args.churn_restart_every)
-    results = run_bench(cfg, log=sys.stderr)
+    return ServiceBenchSettings(
+        artifact=args.artifact, engine=args.engine, duration_s=args.duration, rate=args.rate,
+        max_frames=args.max_frames, soak_frames=args.soak_frames, deadline_ms=args.deadline_ms,
+        soak_rate=args.soak_rate, search_start=args.search_start, search_upper=args.search_max,
+        churn_sessions=args.churn_sessions, churn_frames=args.churn_frames,
+        churn_restart_every=args.churn_restart_every, session_idle_s=args.session_idle_s)
+
+
+def _bench_service(args: argparse.Namespace) -> int:
+    from neurogrs.bench.service import format_table, run_bench
+
+    results = run_bench(service_bench_settings(args), log=sys.stderr)
     print(format_table(results))
     if args.json:
         with open(args.json, "w") as fh:

@@ -34,7 +34,8 @@ from neurogrs.inference import ENGINES
 from neurogrs.stream import protocol as P
 from neurogrs.stream.policy import ALL
 
-__all__ = ["ServiceBenchSettings", "run_bench", "format_table", "soak_line", "sustained", "shortfalls"]
+__all__ = ["ServiceBenchSettings", "run_bench", "format_table", "soak_line", "sustained",
+           "shortfalls", "serve_args", "stop_service"]
 
 STARTUP_TIMEOUT_S = 60.0
 ANY_PORT = "@tcp://127.0.0.1:*"  # targets bind ephemeral loopback ports (never the defaults)
@@ -64,6 +65,7 @@ class ServiceBenchSettings(SettingsDict):
     churn_sessions: int = 0  # short sessions vanishing without end-of-stream during the soak
     churn_frames: int = 10  # frames each churn session sends
     churn_restart_every: int = 0  # every N-th churn session restarts (new run id, seq 0)
+    session_idle_s: float | None = None  # passed to `serve --session-idle-s` (None: its default)
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -86,6 +88,12 @@ class ServiceBenchSettings(SettingsDict):
         if not 0 <= self.churn_sessions <= 10_000_000 or not 1 <= self.churn_frames <= 100_000:
             raise ConfigError(f"churn_sessions must be in [0, 1e7] and churn_frames in "
                               f"[1, 1e5], got {self.churn_sessions}, {self.churn_frames}")
+        if self.session_idle_s is not None and not (
+                isinstance(self.session_idle_s, (int, float))
+                and not isinstance(self.session_idle_s, bool)
+                and 0.01 <= self.session_idle_s <= 7 * 86400):
+            raise ConfigError(f"session_idle_s must be None or in [0.01, 604800] s, got "
+                              f"{self.session_idle_s!r}")
 
 
 def _session_file(n_inputs: int, directory: Path) -> Path:
@@ -213,13 +221,34 @@ def _soak(cfg: ServiceBenchSettings, proc: EventProcess, target: dict, run: Any,
     return r
 
 
+def serve_args(cfg: ServiceBenchSettings) -> list[str]:
+    """The `serve` command line of the service under test (ephemeral loopback ports)."""
+    args = ["-m", "neurogrs.bench._entry", "serve", cfg.artifact, "--engine", cfg.engine,
+            "--frames", ANY_PORT, "--predictions", ANY_PORT, "--metrics-port", "-1",
+            "--policy", ALL, "--deadline-ms", str(cfg.deadline_ms)]
+    if cfg.session_idle_s is not None:
+        args += ["--session-idle-s", f"{cfg.session_idle_s:g}"]
+    return args
+
+
 def _start_target(kind: str, cfg: ServiceBenchSettings) -> EventProcess:
     if kind == "echo":
         return EventProcess(["-m", "neurogrs.bench.echo", "--frames", ANY_PORT,
                              "--predictions", ANY_PORT])
-    return EventProcess(["-m", "neurogrs.bench._entry", "serve", cfg.artifact, "--engine", cfg.engine,
-                         "--frames", ANY_PORT, "--predictions", ANY_PORT, "--metrics-port", "-1",
-                         "--policy", ALL, "--deadline-ms", str(cfg.deadline_ms)])
+    return EventProcess(serve_args(cfg))
+
+
+def stop_service(proc: EventProcess, timeout_s: float = 10.0) -> tuple[int | None, dict | None]:
+    """SIGTERM the service; its exit code and final metrics (its "stopped" event: sessions
+    expired, oversized messages, ...), None when it printed none."""
+    from neurogrs.errors import TransportTimeout
+
+    code = proc.stop(timeout_s)
+    try:
+        final = proc.event("stopped", 2.0) if code == 0 else None
+    except TransportTimeout:
+        final = None
+    return code, final
 
 
 def run_bench(cfg: ServiceBenchSettings, log: TextIO = sys.stderr) -> dict:
@@ -274,9 +303,13 @@ def run_bench(cfg: ServiceBenchSettings, log: TextIO = sys.stderr) -> dict:
                     results["soak"] = _soak(cfg, proc, target, run, soak_rate,
                                             art.spec.n_inputs)
             finally:
-                code = proc.stop()
-                if kind == "service" and code != 0:
-                    print(f"bench: service exited {code}: {''.join(proc.err)[-800:]}", file=log)
+                if kind == "service":
+                    code, results["service_final"] = stop_service(proc)
+                    if code != 0:
+                        print(f"bench: service exited {code}: {''.join(proc.err)[-800:]}",
+                              file=log)
+                else:
+                    proc.stop()
     return results
 
 
@@ -323,6 +356,12 @@ def format_table(results: dict) -> str:
                          f"{c.get('restarts', 0)} of them restarted from seq 0 (new run id): "
                          f"{c['sent']} frames sent, {c['answered']} answered, refused: "
                          f"{refused}, unanswered {c['unanswered']}")
+    final = results.get("service_final")
+    if final:
+        idle = results["config"].get("session_idle_s")
+        lines.append(f"service at exit: {final.get('sessions_expired', 0):g} sessions expired "
+                     f"(--session-idle-s {'default' if idle is None else f'{idle:g}'}), "
+                     f"{final.get('source_restarts', 0):g} source restarts")
     c = results["config"]
     lines.append(f"engine={c['engine']} deadline={c['deadline_ms']:g} ms; latency = t_src "
                  "(restamped at send) -> received by the listener; lost = sent - received "

@@ -203,3 +203,48 @@ def test_ends_kept_in_totals_only_the_latest_listed():
     assert s["end_of_stream_total"] == 1000 and len(s["end_of_stream"]) <= 100
     assert s["end_of_stream"][-1] == {"session": "s999", "frames_sent": 2}
     assert s["unaccounted"] == 2000  # from every end, not only the listed ones
+
+
+def _pred_of_run(session, seq, run=None):
+    return P.Prediction(session, seq, 0, 0, 0, 0, (1.0,), "m", False, 0, run)
+
+
+def test_tally_memory_does_not_grow_with_sessions_that_never_end():
+    # a month of churn: sessions that vanish without end-of-stream (one a second); the main
+    # session runs throughout, ends, and is accounted exactly
+    import tracemalloc
+
+    t = Tally()
+    main = 0
+
+    def churn(first, n):
+        nonlocal main
+        for k in range(first, first + n):
+            t.add(_pred_of_run(f"gone{k}", 0, run=1), 0)
+            if k % 100 == 0:
+                t.add(_pred_of_run("main", main), 0)
+                main += 1
+
+    tracemalloc.start()
+    try:
+        churn(0, 20_000)
+        after_20k = tracemalloc.get_traced_memory()[0]
+        churn(20_000, 60_000)
+        after_80k = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    # every vanished session kept (before): ~10 MB more here
+    assert after_80k - after_20k < 256 * 1024, after_80k - after_20k
+    t.add(P.EndOfStream("main", main, 0, main), 0)
+    s = t.summary()
+    assert s["unaccounted"] == 0 and s["predictions"] == 80_000 + main
+
+
+def test_a_report_on_error_underscore_is_accounted_against_the_ends():
+    # a frame whose session the service could not read is reported on error._; the source's
+    # end-of-stream counts it among its frames
+    t = Tally()
+    t.add(_pred_of_run("s", 0), 0)
+    t.add(P.ErrorReport(P.UNKNOWN_SESSION, None, "malformed", ""), 0)
+    t.add(P.EndOfStream("s", 2, 0, 2), 0)
+    assert t.summary()["unaccounted"] == 0

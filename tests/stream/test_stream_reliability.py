@@ -112,6 +112,8 @@ def test_oversized_message_on_a_binding_frame_socket_recovers(start_service):
     feed.sock.setsockopt(zmq.XPUB_VERBOSE, 1)  # see the re-subscription after the reconnect
     feed.frame(0)
     collect(sub, has_pred(0))
+    while feed.sock.poll(0):  # the subscription already queued (the feeder read one of two)
+        feed.sock.recv()
     feed.raw([b"frame.s1", b"\x00" * (15 << 20)])
     end = time.monotonic() + RECV_TIMEOUT_S
     while not (feed.sock.poll(50) and feed.sock.recv().startswith(b"\x01frame.")):
@@ -120,6 +122,51 @@ def test_oversized_message_on_a_binding_frame_socket_recovers(start_service):
         feed.frame(seq)
     assert [p.seq for p in preds(collect(sub, has_pred(2)))] == [1, 2]
     assert svc.value("neurogrs_frames_received_total") == 3  # the big one never got through
+
+
+def _wait_resubscribed(feed):
+    end = time.monotonic() + RECV_TIMEOUT_S
+    while not (feed.sock.poll(50) and feed.sock.recv().startswith(b"\x01frame.")):
+        assert time.monotonic() < end, "the publisher never reconnected"
+
+
+def test_oversized_message_on_a_binding_frame_socket_is_counted_and_logged(start_service,
+                                                                           caplog):
+    # binding service, connecting publisher: libzmq drops the publisher's connection for
+    # the big message and the publisher reconnects; the service counts it and logs it
+    caplog.set_level("WARNING", logger="neurogrs.stream.service")
+    svc = start_service(policy="all", deadline_s=5.0)
+    sub = svc.subscriber("s1")
+    feed = svc.feeder("s1")
+    feed.sock.setsockopt(zmq.XPUB_VERBOSE, 1)
+    feed.frame(0)
+    collect(sub, has_pred(0))
+    while feed.sock.poll(0):  # the subscription already queued (the feeder read one of two)
+        feed.sock.recv()
+    feed.raw([b"frame.s1", b"\x00" * (1 << 20)])  # over the 4N + 16 KiB receive limit
+    _wait_resubscribed(feed)
+    for seq in (1, 2):
+        feed.frame(seq)
+    assert [p.seq for p in preds(collect(sub, has_pred(2)))] == [1, 2]
+    assert svc.value("neurogrs_oversized_messages_total") == 1
+    assert svc.value("neurogrs_input_reconnects_total") == 0  # the publisher reconnected
+    assert any("receive limit" in r.getMessage() and "tcp://127.0.0.1:" in r.getMessage()
+               for r in caplog.records), [r.getMessage() for r in caplog.records]
+
+
+def test_a_publisher_that_leaves_a_binding_frame_socket_is_not_counted_as_oversized(
+        start_service):
+    svc = start_service(policy="all", deadline_s=5.0)
+    sub = svc.subscriber("s1")
+    for seq in range(3):  # three publishers, one after another, each closing its socket
+        feed = svc.feeder("s1")
+        feed.frame(seq)
+        collect(sub, has_pred(seq))
+        feed.sock.close(linger=0)
+    feed = svc.feeder("s1")
+    feed.frame(3)
+    collect(sub, has_pred(3))
+    assert svc.value("neurogrs_oversized_messages_total") == 0
 
 
 def test_a_peer_that_fails_every_handshake_is_retried_at_a_bounded_rate(start_service):
@@ -302,3 +349,45 @@ def test_duplicate_keys_and_str_data_have_one_reason_each(start_service):
     msgs = collect(sub, has_pred(7))
     assert [e.reason for e in errors(msgs)] == ["malformed", "bad_field", "bad_field"]
     assert "duplicate" in errors(msgs)[0].detail
+
+
+def test_idle_sessions_expire_after_the_wall_clock_steps_back(start_service, monkeypatch):
+    # NTP steps the host's clock back an hour: idle time is measured on a monotonic clock,
+    # so a vanished session still expires after session_idle_s and the cap locks nobody out
+    import neurogrs.stream.service as service_module
+
+    svc = start_service(policy="all", session_idle_s=0.3, max_sessions=1, deadline_s=5.0)
+    sub = svc.subscriber(None)
+    feed = svc.feeder("x")
+    feed.frame(0, session="gone")
+    collect(sub, has_pred(0))
+    real = time.time_ns
+    monkeypatch.setattr(service_module.time, "time_ns", lambda: real() - 3600 * 10**9)
+    time.sleep(0.9)  # longer than the idle timeout and the 0.5 s housekeeping
+    feed.frame(0, session="fresh", t_src_ns=real() - 3600 * 10**9)
+    msgs = collect(sub, lambda m: any(p.session == "fresh" for p in preds(m)) or errors(m))
+    assert not errors(msgs), errors(msgs)
+    assert svc.value("neurogrs_sessions_expired_total") == 1
+
+
+def test_a_subscription_flood_is_greeted_in_aggregate(start_service, ctx):
+    # a client subscribing to 900 topics at once: the service greets each batch of new
+    # subscriptions once, not once per subscription to every client (an amplifier that
+    # also kept the loop away from frames while the flood lasted)
+    svc = start_service(policy="all")
+    sub = svc.subscriber("s1")
+    spam = ctx.socket(zmq.SUB)
+    spam.linger = 0
+    spam.connect(svc.endpoints["predictions"])
+    for i in range(900):  # (a SUB drops subscriptions beyond its 1000-message queue)
+        spam.subscribe(f"pred.x{i}")
+    spam.subscribe(b"hello")
+    assert spam.poll(int(RECV_TIMEOUT_S * 1000)), "the flooding client was never greeted"
+    hellos = 0
+    while (m := sub.recv(0.3)) is not None:  # until 0.3 s without a message
+        hellos += isinstance(m, P.Hello)
+    assert 1 <= hellos < 100, hellos  # before: 901, one per subscription
+    feed = svc.feeder("s1")
+    feed.frame(0)
+    collect(sub, has_pred(0))
+    spam.close(linger=0)

@@ -101,3 +101,41 @@ def test_rss_bounded_under_a_flood_of_15_mib_bodies(artifact_dir):
     finally:
         srv.kill()
         term_context(ctx)
+
+
+def test_rss_bounded_under_a_flood_of_15_mib_bodies_on_a_binding_service(artifact_dir):
+    # the service binds, the publisher connects: each oversized body makes libzmq drop the
+    # publisher's connection, which reconnects by itself; the service holds a duplicate of
+    # each connection's descriptor until it has read the drop (stream/inputwatch.py)
+    ctx = zmq.Context()
+    srv = _serve(artifact_dir, "--policy", "all")
+    try:
+        ready = srv.event("ready")
+        pid = srv.p.pid
+        sub = Subscriber(">" + ready["predictions"], "s1", context=ctx)
+        sub.wait_hello(RECV_TIMEOUT_S)
+        feed = Feeder(ctx, ready["frames"], "s1")
+        feed.sock.setsockopt(zmq.XPUB_VERBOSE, 1)
+        feed.frame(0)
+        collect(sub, has_pred(0))
+        while feed.sock.poll(0):  # the other subscription, already queued
+            feed.sock.recv()
+        base = _rss_mib(pid)
+        big = [b"frame.s1", b"\x00" * (15 << 20)]
+        peak = base
+        for i in range(100):
+            feed.raw(big)
+            _wait_subscribed(feed.sock)  # dropped, and back: the publisher reconnected
+            peak = max(peak, _rss_mib(pid))
+        for seq in range(1, 4):
+            feed.frame(seq)
+        msgs = collect(sub, has_pred(3), timeout=10)
+        assert [p.seq for p in preds(msgs)][-1] == 3
+        after = _rss_mib(pid)
+        print(f"service RSS MiB: start {base:.1f}, peak {peak:.1f}, after {after:.1f}")
+        assert peak - base < RSS_BOUND_MIB, (base, peak)
+        sub.close()
+        feed.sock.close(linger=0)
+    finally:
+        srv.kill()
+        term_context(ctx)

@@ -40,6 +40,8 @@ CASES = {
     "DemoSettings": ("neurogrs.demo.settings", {}, ("neurons", 0)),
     "InferenceBenchSettings": ("neurogrs.bench.inference", {"frames": 100}, ("frames", 1)),
     "ServiceBenchSettings": ("neurogrs.bench.service", {"artifact": "art"}, ("engine", "gpu")),
+    "CrossSessionSettings": ("neurogrs.bench.crosssession", {"models": ("nn1", "cnn1")},
+                             ("frames", 10)),
 }
 
 

@@ -1,8 +1,10 @@
 """Tables of `neurogrs bench crosssession` (terminal and Markdown) from its result dict.
 
 Per model: one row per mouse (S1 test part = within-session; S2, S3 and S2+S3 pooled =
-cross-session; the best constant predictor's balanced accuracy and accuracy on S2+S3
-beside), the row pooled over mice, and the real session's forward-in-time test part.
+cross-session; accuracy, the best constant predictor's balanced accuracy and accuracy and
+the margin on S2+S3), the row pooled over mice, and the real session's forward-in-time
+test part (its balanced accuracy in the "S1 test bal" column: within-session; acc, const
+and margin on that test part).
 Then a summary: one row per model, pooled numbers, and the difference to `nn1` (the
 frame-wise reference temporal decoders must beat by >= 0.05) when nn1 was run.
 """
@@ -14,7 +16,7 @@ __all__ = ["model_rows", "summary_rows", "terminal", "markdown"]
 
 REFERENCE = "nn1"
 _MODEL_HEAD = ("mouse", "neurons", "S1 test bal", "S2 bal", "S3 bal", "S2+S3 bal",
-               "S2+S3 acc", "const bal", "const acc", "margin")
+               "acc", "const bal", "const acc", "margin")
 _SUMMARY_HEAD = ("model", "sim S1 test bal", "sim S2+S3 bal", "const bal", "margin",
                  f"vs {REFERENCE}", "real test bal", "real const acc", "real margin",
                  f"real vs {REFERENCE}", "train s")

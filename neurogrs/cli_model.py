@@ -185,6 +185,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     session = _session(args.session, args)
     others = _eval_sessions(args)
+    for name, other in others:  # before any training
+        if other.n_neurons != session.n_neurons:
+            from neurogrs.errors import ConfigError
+
+            raise ConfigError(f"--eval-session {name} has {other.n_neurons} neurons, the "
+                              f"training session {session.n_neurons}: it must record the "
+                              "same neurons")
     result = train(session, config, progress=not args.quiet and sys.stderr.isatty(),
                    eval_session=others[0][1] if len(others) == 1 else None)
     metrics = dict(result.metrics)

@@ -170,3 +170,17 @@ def test_cli_eval_csv_id_needs_a_single_eval_session(trained, tmp_path, capsys):
                  "--out", str(tmp_path / "a"), "--eval-session", str(paths[1]), str(paths[2]),
                  "--eval-csv-id", "M1", "D1", "S2"]) == 2
     assert "one --eval-session" in capsys.readouterr().err
+
+
+def test_cli_train_refuses_eval_sessions_of_other_neurons_before_training(trained, tmp_path,
+                                                                          capsys):
+    from neurogrs.cli import main
+
+    _, paths, _ = trained
+    other = save_session(simulate_session(n_neurons=30, n_frames=300, seed=1), tmp_path / "o.npz")
+    out = tmp_path / "a"
+    assert main(["train", str(paths[0]), "--model", "nn2", "--epochs", "1", "--quiet",
+                 "--out", str(out), "--eval-session", str(paths[1]), str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "o.npz has 30 neurons" in err and "training session 24" in err
+    assert not out.exists()

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-__all__ = ["register", "load_scored_sessions"]
+__all__ = ["register"]
 
 
 def _session(path: str, args: argparse.Namespace):
@@ -130,6 +130,7 @@ def _print_summary(spec, metrics: dict, out: Path, seconds: float,
 def _eval_sessions(args: argparse.Namespace) -> list:
     """--eval-session paths -> [(path, Session)], read with the training options (a CSV
     directory's session picked by --eval-csv-id); a single label class is allowed."""
+    from neurogrs.cli_session import scored_sessions_from_args
     from neurogrs.errors import ConfigError, FormatError
 
     paths = args.eval_session or []
@@ -145,7 +146,7 @@ def _eval_sessions(args: argparse.Namespace) -> list:
         if not (path.is_dir() or path.suffix.lower() == ".csv"):
             raise ConfigError(f"--eval-csv-id applies to a NeuroGRS CSV directory, not {path.name}")
     try:
-        return load_scored_sessions(paths, argparse.Namespace(**{**vars(args),
+        return scored_sessions_from_args(paths, argparse.Namespace(**{**vars(args),
                                                                   "csv_id": args.eval_csv_id}))
     except FormatError as exc:  # the flag that picks a session here is --eval-csv-id
         raise FormatError(str(exc).replace("--csv-id", "--eval-csv-id")) from exc
@@ -209,22 +210,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_scored_sessions(paths: list[str], args: argparse.Namespace) -> list:
-    """(path, Session) for sessions that are only scored: every file is checked before any
-    is read; a single label class is allowed (see `neurogrs.session.scoring_only`)."""
-    from neurogrs.errors import FormatError
-    from neurogrs.session import scoring_only
-
-    missing = [p for p in paths if not Path(p).exists()]
-    if missing:
-        raise FormatError(f"session file not found: {', '.join(missing)}")
-    with scoring_only():
-        return [(p, _session(p, args)) for p in paths]
-
-
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from neurogrs.artifact import load_artifact
-    from neurogrs.cli_session import apply_recorded_label_options
+    from neurogrs.cli_session import apply_recorded_label_options, scored_sessions_from_args
     from neurogrs.crosseval import cross_evaluate, format_cross_table
     from neurogrs.evaluate import format_metrics, metrics_from_confusion
 
@@ -232,7 +220,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     note = apply_recorded_label_options(args, art.doc.get("provenance"), str(art.path))
     if note:
         print(f"neurogrs: {note}", file=sys.stderr)
-    sessions = load_scored_sessions(args.sessions, args)
+    sessions = scored_sessions_from_args(args.sessions, args)
     # no training part here: the baseline is the best constant predictor on each session
     result = cross_evaluate(art.spec, sessions)
     if len(sessions) > 1:

@@ -176,9 +176,9 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     session = session_from_args(args)
     others = []
     if args.eval_session:
-        from neurogrs.cli_model import load_scored_sessions
+        from neurogrs.cli_session import scored_sessions_from_args
 
-        others = load_scored_sessions(args.eval_session, args)
+        others = scored_sessions_from_args(args.eval_session, args)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     run = prune_session(
         session, models, args.method, settings, args.out, with_tq=args.tq,

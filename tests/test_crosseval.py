@@ -184,3 +184,14 @@ def test_cli_train_refuses_eval_sessions_of_other_neurons_before_training(traine
     err = capsys.readouterr().err
     assert "o.npz has 30 neurons" in err and "training session 24" in err
     assert not out.exists()
+
+
+def test_labels_from_speed_with_one_class_load_only_for_scoring(tmp_path):
+    path = tmp_path / "still.npz"
+    x = np.abs(np.random.default_rng(1).normal(size=(80, 24))).astype(np.float32)
+    np.savez(path, traces=x, speed=np.full(80, 0.05, np.float32), fs=10.0)  # never moving
+    with pytest.raises(SessionError, match="hold a single class"):
+        load_session(path)
+    with scoring_only():
+        s = load_session(path)
+    assert s.n_frames == 80 and set(s.labels.tolist()) == {0}

@@ -62,3 +62,10 @@ def test_prune_eval_session_with_other_neurons_is_refused_before_training(tmp_pa
     err = capsys.readouterr().err
     assert "30 neurons" in err and "40" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_prune_help_says_eval_sessions_decide_nothing(capsys):
+    with pytest.raises(SystemExit):
+        main(["prune", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--eval-session" in text and "never used for any decision" in text

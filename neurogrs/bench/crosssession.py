@@ -13,7 +13,8 @@ forward in time with the same blocked split (`real_blocks` chunks, each trained 
 first 80% and tested on its last 10%; one chunk would test on rest only, as the second
 half of the recording is rest) and the test part is reported.
 
-Nothing here selects anything on the decoded sessions: they are only scored.
+Nothing here selects anything on the decoded sessions: they are only scored. A candidate
+that fails to train is recorded (`models.<name>.error`) and skipped; the others go on.
 """
 from __future__ import annotations
 
@@ -132,20 +133,35 @@ def run_crosssession(settings: CrossSessionSettings,
     """Train every candidate on S1 of each mouse, decode S2 and S3; the real session too."""
     t0 = time.perf_counter()
     models: dict[str, dict] = {m: {"mice": {}, "train_seconds": 0.0} for m in settings.models}
+
+    def failed(model: str, where: str, exc: Exception) -> None:
+        """A candidate that cannot train is recorded and skipped; the others go on."""
+        models[model]["error"] = f"{where}: {type(exc).__name__}: {exc}"
+        log(f"{model}: FAILED on {where}: {exc}")
+
     for mouse in settings.mice:
         s1, s2, s3 = (suite_session(mouse, k, settings.frames) for k in range(3))
         others = [(f"{mouse}_S2", s2), (f"{mouse}_S3", s3)]
         for model in settings.models:
+            if "error" in models[model]:
+                continue
             log(f"{model}: train on {mouse}_S1 ({s1.n_neurons} neurons, {s1.n_frames} frames, "
                 f"{settings.epochs} epochs), decode {mouse}_S2, {mouse}_S3")
-            r = _train(s1, settings, model, settings.blocks)
+            try:
+                r = _train(s1, settings, model, settings.blocks)
+                cross = cross_evaluate(r.spec, others, _majority(s1, r.split))
+            except Exception as exc:  # noqa: BLE001 (recorded in the result, named in the table)
+                failed(model, f"{mouse}_S1", exc)
+                continue
             models[model]["train_seconds"] += r.seconds
             models[model]["mice"][mouse] = {
                 "neurons": s1.n_neurons,
                 "within": row_from_metrics(f"{mouse}_S1 test", r.metrics["test"]),
-                "cross": cross_evaluate(r.spec, others, _majority(s1, r.split)),
+                "cross": cross,
             }
     for model, rec in models.items():
+        if "error" in rec:
+            continue
         mice = rec["mice"].values()
         rec["pooled"] = pool_rows([row for m in mice for row in m["cross"]["sessions"]],
                                   "pooled S2+S3")
@@ -156,9 +172,15 @@ def run_crosssession(settings: CrossSessionSettings,
         "blocks": settings.real_blocks, "label_rule": real.meta.get("label_rule")}
     if path is not None:
         for model in settings.models:
+            if "error" in models[model]:
+                continue
             log(f"{model}: real session {path.name} ({real.n_frames} frames, blocked split "
                 f"over {settings.real_blocks} chunks, forward in time)")
-            r = _train(real, settings, model, settings.real_blocks)
+            try:
+                r = _train(real, settings, model, settings.real_blocks)
+            except Exception as exc:  # noqa: BLE001
+                failed(model, path.name, exc)
+                continue
             models[model]["real"] = {"test": row_from_metrics("test part", r.metrics["test"]),
                                      "val": row_from_metrics("val part", r.metrics["val"]),
                                      "split": r.split.sizes(), "train_seconds": r.seconds}

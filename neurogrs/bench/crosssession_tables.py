@@ -55,7 +55,7 @@ def summary_rows(result: dict) -> list[tuple[str, ...]]:
     ref = models.get(REFERENCE)
 
     def diff(rec: dict, get) -> str:
-        if ref is None:
+        if ref is None or "error" in ref:
             return "n/a"
         try:
             return _f(get(rec) - get(ref), True)
@@ -70,6 +70,9 @@ def summary_rows(result: dict) -> list[tuple[str, ...]]:
 
     rows = []
     for name, rec in models.items():
+        if "error" in rec:
+            rows.append((name, "failed", *("" for _ in _SUMMARY_HEAD[2:])))
+            continue
         t = rec.get("real", {}).get("test")
         seconds = rec["train_seconds"] + rec.get("real", {}).get("train_seconds", 0.0)
         rows.append((name, _f(rec["pooled_within"]["balanced_accuracy"]), _f(sim(rec)),
@@ -116,6 +119,9 @@ def terminal(result: dict) -> str:
     lines = [_describe(result), ""]
     for name, rec in result["models"].items():
         lines.append(f"{name}")
+        if "error" in rec:
+            lines += [f"FAILED: {rec['error']}", ""]
+            continue
         lines += _text_table(_MODEL_HEAD, model_rows(rec)) + [""]
     lines.append("summary")
     lines += _text_table(_SUMMARY_HEAD, summary_rows(result))
@@ -127,5 +133,7 @@ def markdown(result: dict) -> str:
     lines = ["# Cross-session benchmark", "", _describe(result), "", "## Summary", ""]
     lines += _md_table(_SUMMARY_HEAD, summary_rows(result))
     for name, rec in result["models"].items():
-        lines += ["", f"## {name}", ""] + _md_table(_MODEL_HEAD, model_rows(rec))
+        lines += ["", f"## {name}", ""]
+        lines += ([f"FAILED: {rec['error']}"] if "error" in rec
+                  else _md_table(_MODEL_HEAD, model_rows(rec)))
     return "\n".join(lines) + "\n"

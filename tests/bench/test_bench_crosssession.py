@@ -28,7 +28,7 @@ def quick(tmp_path_factory):
 
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        code = main(["bench", "crosssession", "--models", "nn1,nn1_alias", "--mice", "M3",
+        code = main(["bench", "crosssession", "--models", "nn1,nn1_alias,missing.keras", "--mice", "M3",
                      "--frames", "600", "--epochs", "1", "--real-session", str(real),
                      "--real-blocks", "2", "--out", str(out)])
     yield code, buf.getvalue(), out, real
@@ -40,10 +40,13 @@ def test_quick_run_writes_json_and_markdown_with_the_table(quick):
     assert code == 0
     result = json.loads((out / "crosssession.json").read_text())
     assert result["schema"] == "neurogrs.bench-crosssession/1"
-    assert list(result["models"]) == ["nn1", "nn1_alias"]
+    assert list(result["models"]) == ["nn1", "nn1_alias", "missing.keras"]
     md = (out / "crosssession.md").read_text()
     for name in result["models"]:
         assert f"## {name}" in md and f"\n{name}\n" in text
+    # a candidate that cannot train is named with its error; the others ran
+    assert "M3_S1" in result["models"]["missing.keras"]["error"]
+    assert "FAILED: M3_S1" in text and "| missing.keras | failed |" in md
     assert "summary" in text and "vs nn1" in text and "vs nn1" in md
     nn1 = result["models"]["nn1"]
     pooled = f"{nn1['pooled']['balanced_accuracy']:.3f}"
@@ -54,7 +57,7 @@ def test_rows_are_the_decoded_sessions_and_pooled_from_their_counts(quick):
     _, _, out, _ = quick
     result = json.loads((out / "crosssession.json").read_text())
     s2, s3 = (suite_session("M3", k, 600) for k in (1, 2))
-    for rec in result["models"].values():
+    for rec in (result["models"][m] for m in ("nn1", "nn1_alias")):
         m = rec["mice"]["M3"]
         rows = m["cross"]["sessions"]
         assert [r["session"] for r in rows] == ["M3_S2", "M3_S3"]

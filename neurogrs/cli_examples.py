@@ -17,7 +17,7 @@ EXAMPLES: dict[str, str] = {
     "inspect": "neurogrs inspect session.npz",
     "convert": "neurogrs convert session.npz session.nwb",
     "train": "neurogrs train session.npz --model nn1 --out art/nn1",
-    "evaluate": "neurogrs evaluate art/nn1 next_session.npz",
+    "evaluate": "neurogrs evaluate art/nn1 day2.npz day3.npz",
     "info": "neurogrs info art/nn1",
     "prune": ("neurogrs simulate session.npz --neurons 273 --seed 0\n"
               "neurogrs prune session.npz --models nn1,nn2 --method grs --tq --out pruned "
@@ -35,4 +35,5 @@ EXAMPLES: dict[str, str] = {
     "bench inference": "neurogrs bench inference art/nn1 --no-peers",
     "bench service": "neurogrs bench service art/nn1 --engine c --soak-frames 0",
     "bench pruning": "neurogrs bench pruning --rounds 3 --epochs 50",
+    "bench crosssession": "neurogrs bench crosssession --models nn1,nn2,cnn1,cnn2 --out bench-xs",
 }

@@ -52,13 +52,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="blocked split over K contiguous chunks, each split 8:1:1 in time (default 1)")
     p.add_argument("--standardize", action="store_true",
                    help="z-score each neuron with training statistics (stored in the artifact)")
-    p.add_argument("--eval-session", metavar="OTHER",
-                   help="also evaluate on another session of the same neurons (closed-loop "
-                        "case), read with the same session options; saved in the artifact's "
-                        "metrics as eval_session")
+    p.add_argument("--eval-session", nargs="+", metavar="OTHER", default=None,
+                   help="after training, also evaluate on other sessions of the same neurons "
+                        "(closed-loop case: later days), read with the same session options; "
+                        "per session and pooled numbers, best constant predictor beside, are "
+                        "saved in the artifact's metrics as cross_session (one session: also "
+                        "as eval_session). Only reported: never used for any decision")
     p.add_argument("--eval-csv-id", nargs=3, metavar=("MOUSE", "DAY", "SESSION"), default=None,
                    help="CSV layout: which session of the --eval-session directory (--csv-id "
-                        "names the training session only)")
+                        "names the training session only; with one --eval-session)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_session_options(p)
@@ -66,16 +68,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "evaluate",
-        help="evaluate an artifact on a session (numpy engine)",
-        description="Decode every frame of SESSION with the artifact and report accuracy, "
+        help="evaluate an artifact on one or more sessions (numpy engine)",
+        description="Decode every frame of each SESSION with the artifact and report accuracy, "
                     "balanced accuracy and the baseline (the best constant predictor on "
-                    "SESSION).",
+                    "that SESSION: its accuracy and its balanced accuracy, 1 / classes "
+                    "present). With several sessions (e.g. other days of the same neurons): "
+                    "a row per session and a pooled row (confusion counts summed over the "
+                    "sessions). A session holding a single class is still scored: its "
+                    "balanced accuracy is the recall of that class (= its accuracy) and the "
+                    "best constant scores 1.0.",
     )
     p.add_argument("artifact", help="artifact directory")
-    p.add_argument("session", help="session file")
+    p.add_argument("sessions", nargs="+", metavar="SESSION",
+                   help="session file(s) recording the artifact's neurons (several sessions "
+                        "of a CSV directory: name their TRACES_*.csv files)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     _add_session_options(p)
-    p.epilog = ("Without label options, the session is labelled as train labelled its session "
+    p.epilog = ("Without label options, the sessions are labelled as train labelled its session "
                 "(the options are recorded in the artifact); options that differ are used, "
                 "with a warning.")
     p.set_defaults(func=_cmd_evaluate)
@@ -88,7 +97,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _print_metrics(metrics: dict, eval_path: str | None = None) -> None:
-    """val, test and eval_session lines, as train printed them (for train and info)."""
+    """val, test, eval_session lines and the cross-session table, as train printed them
+    (for train and info)."""
+    from neurogrs.crosseval import format_cross_table
     from neurogrs.evaluate import format_metrics
 
     for name in ("val", "test"):
@@ -99,6 +110,9 @@ def _print_metrics(metrics: dict, eval_path: str | None = None) -> None:
         print(f"eval_session: the other session {eval_path or e.get('source', '?')}, "
               f"all {e['n']} frames")
         print(format_metrics("eval_session", e))
+    if "cross_session" in metrics:
+        print(format_cross_table(metrics["cross_session"], title=(
+            "cross-session (--eval-session, every frame; reported only, never used to decide)")))
 
 
 def _print_summary(spec, metrics: dict, out: Path, seconds: float,
@@ -113,22 +127,49 @@ def _print_summary(spec, metrics: dict, out: Path, seconds: float,
     print(f"artifact   {out}")
 
 
-def _eval_session(args: argparse.Namespace):
-    """--eval-session, read with the training options but its own --eval-csv-id."""
+def _eval_sessions(args: argparse.Namespace) -> list:
+    """--eval-session paths -> [(path, Session)], read with the training options (a CSV
+    directory's session picked by --eval-csv-id); a single label class is allowed."""
+    from neurogrs.cli_session import scored_sessions_from_args
     from neurogrs.errors import ConfigError, FormatError
 
-    if args.eval_session is None:
+    paths = args.eval_session or []
+    if not paths:
         if args.eval_csv_id is not None:
             raise ConfigError("--eval-csv-id names a session of --eval-session DIR: give both")
-        return None
-    path = Path(args.eval_session)
-    if args.eval_csv_id is not None and not (path.is_dir() or path.suffix.lower() == ".csv"):
-        raise ConfigError(f"--eval-csv-id applies to a NeuroGRS CSV directory, not {path.name}")
+        return []
+    if args.eval_csv_id is not None:
+        if len(paths) != 1:
+            raise ConfigError(f"--eval-csv-id picks the session of one --eval-session DIR, got "
+                              f"{len(paths)} sessions (name TRACES_*.csv files instead)")
+        path = Path(paths[0])
+        if not (path.is_dir() or path.suffix.lower() == ".csv"):
+            raise ConfigError(f"--eval-csv-id applies to a NeuroGRS CSV directory, not {path.name}")
     try:
-        return _session(args.eval_session, argparse.Namespace(**{**vars(args),
-                                                                   "csv_id": args.eval_csv_id}))
+        return scored_sessions_from_args(paths, argparse.Namespace(**{**vars(args),
+                                                                  "csv_id": args.eval_csv_id}))
     except FormatError as exc:  # the flag that picks a session here is --eval-csv-id
         raise FormatError(str(exc).replace("--csv-id", "--eval-csv-id")) from exc
+
+
+def _cross_session(spec, session, split, others: list) -> dict:
+    """cross_session metrics of the trained spec (train majority beside each row)."""
+    import warnings
+
+    import numpy as np
+
+    from neurogrs.crosseval import cross_evaluate
+
+    majority = int(np.bincount(session.labels[split.train]).argmax())
+    result = cross_evaluate(spec, others, majority)
+    digest = session.digest()
+    for row in result["sessions"]:
+        row["same_as_training"] = row["session_sha256"] == digest
+        if row["same_as_training"] and len(others) > 1:
+            warnings.warn(f"--eval-session {row['session']} is the training session itself "
+                          "(same content): its numbers are NOT a cross-session result",
+                          stacklevel=2)
+    return result
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -144,41 +185,59 @@ def _cmd_train(args: argparse.Namespace) -> int:
         standardize=args.standardize,
     )
     session = _session(args.session, args)
-    other = _eval_session(args)
+    others = _eval_sessions(args)
+    for name, other in others:  # before any training
+        if other.n_neurons != session.n_neurons:
+            from neurogrs.errors import ConfigError
+
+            raise ConfigError(f"--eval-session {name} has {other.n_neurons} neurons, the "
+                              f"training session {session.n_neurons}: it must record the "
+                              "same neurons")
     result = train(session, config, progress=not args.quiet and sys.stderr.isatty(),
-                   eval_session=other)
+                   eval_session=others[0][1] if len(others) == 1 else None)
+    metrics = dict(result.metrics)
+    if others:  # after training: reported, never used for any decision
+        metrics["cross_session"] = _cross_session(result.spec, session, result.split, others)
     # how the session was labelled, so that evaluate and listen can score the same labels
-    spec = dataclasses.replace(result.spec, provenance={
+    spec = dataclasses.replace(result.spec, metrics=metrics, provenance={
         **result.spec.provenance, "session_options": label_options_from_args(args)})
     out = save_artifact(spec, args.out, keras_save=result.keras_model.save)
     if args.json:
-        print(json.dumps({"artifact": str(out), **result.metrics}, indent=2))
+        print(json.dumps({"artifact": str(out), **metrics}, indent=2))
     else:
-        _print_summary(result.spec, result.metrics, out, result.seconds, args.eval_session)
+        _print_summary(result.spec, metrics, out, result.seconds,
+                       others[0][0] if len(others) == 1 else None)
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from neurogrs.artifact import load_artifact
-    from neurogrs.cli_session import apply_recorded_label_options
-    from neurogrs.evaluate import evaluate_spec, format_metrics
+    from neurogrs.cli_session import apply_recorded_label_options, scored_sessions_from_args
+    from neurogrs.crosseval import cross_evaluate, format_cross_table
+    from neurogrs.evaluate import format_metrics, metrics_from_confusion
 
     art = load_artifact(args.artifact)
     note = apply_recorded_label_options(args, art.doc.get("provenance"), str(art.path))
     if note:
         print(f"neurogrs: {note}", file=sys.stderr)
-    session = _session(args.session, args)
-    if session.n_neurons != art.spec.n_inputs:
-        from neurogrs.errors import SessionError
-
-        raise SessionError(f"the artifact decodes {art.spec.n_inputs} neurons, "
-                           f"the session has {session.n_neurons}")
-    # no training part here: the baseline is the best constant predictor on this session
-    m = evaluate_spec(art.spec, session, None, None)
+    sessions = scored_sessions_from_args(args.sessions, args)
+    # no training part here: the baseline is the best constant predictor on each session
+    result = cross_evaluate(art.spec, sessions)
+    if len(sessions) > 1:
+        print(json.dumps(result, indent=2) if args.json else format_cross_table(result))
+        return 0
+    row = result["sessions"][0]
+    # as before (metrics_from_confusion's keys), with the best constant's columns added
+    m = {**metrics_from_confusion(row["confusion"]),
+         **{k: v for k, v in row.items() if k != "session"}}
     if args.json:
         print(json.dumps(m, indent=2))
     else:
         print(format_metrics("all", m))
+        note = "  (a single class: balanced accuracy = its recall)" if m["single_class"] else ""
+        print(f"      best constant: acc {m['best_constant_accuracy']:.3f}, balanced "
+              f"{m['best_constant_balanced_accuracy']:.3f}; margin (balanced) "
+              f"{m['margin']:+.3f}{note}")
     return 0
 
 

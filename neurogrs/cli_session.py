@@ -18,8 +18,8 @@ import json
 from typing import Any
 
 __all__ = ["register", "add_session_options", "add_nwb_options", "nwb_selection_from_args",
-           "session_from_args", "label_rule_from_args", "label_options_from_args",
-           "apply_recorded_label_options", "session_summary"]
+           "session_from_args", "scored_sessions_from_args", "label_rule_from_args",
+           "label_options_from_args", "apply_recorded_label_options", "session_summary"]
 
 LABEL_OPTIONS = ("label_from_speed", "speed_units", "smooth_s", "label_column", "nwb_behaviour")
 """The session options that decide the labels (recorded in the artifact by `train`)."""
@@ -132,6 +132,22 @@ def session_from_args(args: argparse.Namespace, path: str | None = None):
         mouse=csv_id[0], day=csv_id[1], session=csv_id[2],
         nwb=nwb_selection_from_args(args),
     )
+
+
+def scored_sessions_from_args(paths: list[str], args: argparse.Namespace) -> list:
+    """[(path, Session)] of sessions that are only scored (`evaluate`, `--eval-session`),
+    read with the session options in `args`: every file is checked before any is read, and
+    a single label class is allowed (`neurogrs.session.scoring_only`)."""
+    from pathlib import Path
+
+    from neurogrs.errors import FormatError
+    from neurogrs.session import scoring_only
+
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise FormatError(f"session file not found: {', '.join(missing)}")
+    with scoring_only():
+        return [(p, session_from_args(args, p)) for p in paths]
 
 
 def label_options_from_args(args: argparse.Namespace) -> dict[str, Any]:

@@ -34,7 +34,7 @@ import numpy as np
 
 from neurogrs.csv_layout import csv_session_paths, load_csv_session, save_csv_session
 from neurogrs.errors import ConfigError, FormatError, SessionError
-from neurogrs.session import Session
+from neurogrs.session import Session, single_class_allowed
 
 if TYPE_CHECKING:
     from neurogrs.nwb import NwbSelectionSettings
@@ -247,7 +247,7 @@ def _derive_labels(
     if speed_units is None:
         meta["speed_units_assumed"] = True
     frac = float(labels.mean()) if labels.size else float("nan")
-    if labels.size and (frac == 0.0 or frac == 1.0):
+    if labels.size and (frac == 0.0 or frac == 1.0) and not single_class_allowed():
         raise SessionError(
             f"labels derived from speed ({rule.describe()}) hold a single class "
             f"(label-1 fraction {frac:.0%}; speed ranges {float(speed.min()):g}.."

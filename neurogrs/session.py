@@ -2,11 +2,17 @@
 
 `Session` validates on creation and names the problem it finds: shapes, NaN/Inf, empty
 axes, a single label class, positions that do not match the neurons, a non-positive rate.
+
+A session that is only *scored* (`neurogrs evaluate`, `--eval-session`), never trained on,
+may hold a single class or skip classes (a day the animal hardly moved): load it inside
+`with scoring_only():` and the label-class checks are lifted for that block only.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +20,25 @@ import numpy as np
 
 from neurogrs.errors import SessionError
 
-__all__ = ["Session"]
+__all__ = ["Session", "scoring_only", "single_class_allowed"]
+
+_SCORING_ONLY: ContextVar[bool] = ContextVar("neurogrs_scoring_only", default=False)
+
+
+@contextmanager
+def scoring_only():
+    """Sessions created inside may hold one label class or skip classes (scored, never
+    trained on: balanced accuracy is then the recall of the classes present)."""
+    token = _SCORING_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _SCORING_ONLY.reset(token)
+
+
+def single_class_allowed() -> bool:
+    """True inside `scoring_only()`."""
+    return _SCORING_ONLY.get()
 
 
 def _finite(name: str, arr: np.ndarray) -> None:
@@ -86,12 +110,13 @@ class Session:
         if labels.min() < 0:
             raise SessionError(f"labels must be >= 0, found {int(labels.min())}")
         classes = np.unique(labels)
-        if classes.size < 2:
+        scoring = single_class_allowed()
+        if classes.size < 2 and not scoring:
             raise SessionError(
                 f"labels hold a single class ({int(classes[0])}): nothing to decode"
             )
         missing = sorted(set(range(int(classes[-1]) + 1)) - set(classes.tolist()))
-        if missing:
+        if missing and not scoring:
             raise SessionError(
                 f"labels must be classes 0..{int(classes[-1])} with each present; "
                 f"class(es) {missing} never occur (renumber the labels)"

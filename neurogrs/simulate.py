@@ -50,6 +50,7 @@ __all__ = [
     "simulate_recording",
     "simulate_behaviour",
     "simulate_suite",
+    "suite_session",
     "SUITE",
     "REST",
     "FINE",
@@ -360,6 +361,27 @@ SUITE: tuple[tuple[str, int, int, tuple[float, float, float]], ...] = (
 )
 
 
+def suite_session(mouse: str, index: int, n_frames: int = 3000,
+                  settings: SimulationSettings | None = None) -> Session:
+    """Session `index` (0, 1, 2 = S1, S2, S3) of suite mouse `mouse` ("M1", "M2", "M3"),
+    in memory: the same content `simulate_suite` writes to `<mouse>_S<index + 1>.npz`."""
+    from neurogrs.errors import ConfigError
+
+    mice = {name: (n, seed, targets) for name, n, seed, targets in SUITE}
+    if mouse not in mice:
+        raise ConfigError(f"suite mouse must be one of {sorted(mice)}, got {mouse!r}")
+    n, seed, targets = mice[mouse]
+    if not (isinstance(index, int) and 0 <= index < len(targets)):
+        raise ConfigError(f"suite session index must be in [0, {len(targets) - 1}], got {index!r}")
+    base = settings or SimulationSettings()
+    sess = simulate_session(n_neurons=n, n_frames=n_frames, seed=seed,
+                            label1_fraction=targets[index], fs=base.fs, settings=base,
+                            session_index=index)
+    meta = dict(sess.meta, mouse=mouse, session=f"S{index + 1}", suite="neurogrs-sim-9")
+    return Session(traces=sess.traces, labels=sess.labels, fs=sess.fs, speed=sess.speed,
+                   positions=sess.positions, meta=meta)
+
+
 def simulate_suite(out_dir: str | Path, n_frames: int = 3000,
                    settings: SimulationSettings | None = None) -> list[Path]:
     """Nine sessions like the paper's: mice M1/M2/M3 (273/140/114 neurons) x sessions S1-S3.
@@ -371,16 +393,9 @@ def simulate_suite(out_dir: str | Path, n_frames: int = 3000,
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    base = settings or SimulationSettings()
     paths = []
-    for name, n, seed, targets in SUITE:
-        for k, target in enumerate(targets):
-            sess = simulate_session(
-                n_neurons=n, n_frames=n_frames, seed=seed, label1_fraction=target,
-                fs=base.fs, settings=base, session_index=k,
-            )
-            meta = dict(sess.meta, mouse=name, session=f"S{k + 1}", suite="neurogrs-sim-9")
-            sess = Session(traces=sess.traces, labels=sess.labels, fs=sess.fs,
-                           speed=sess.speed, positions=sess.positions, meta=meta)
+    for name, _, _, targets in SUITE:
+        for k in range(len(targets)):
+            sess = suite_session(name, k, n_frames, settings)
             paths.append(save_session(sess, out / f"{name}_S{k + 1}.npz"))
     return paths

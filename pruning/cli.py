@@ -76,6 +76,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "(default: maximise acc)")
     obj.add_argument("--maximize", metavar="EXPR", default=None,
                      help="objective to maximise (default acc)")
+    p.add_argument("--eval-session", nargs="+", metavar="OTHER", default=None,
+                   help="other sessions of the same neurons (later days), read with the same "
+                        "session options: every artifact written (initial, pruned, TQ, "
+                        "selected) is scored on each and pooled, after selection, into "
+                        "report.json (cross_session) and the table. Only reported: never used "
+                        "for any decision (default none)")
     p.add_argument("--json", action="store_true", help="print report.json instead of the table (default off)")
     p.add_argument("--quiet", action="store_true", help="no progress output (default off)")
 
@@ -168,12 +174,17 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     check_selection(args.select, args.minimize, args.maximize)  # fail before training
     session = session_from_args(args)
+    others = []
+    if args.eval_session:
+        from neurogrs.cli_session import scored_sessions_from_args
+
+        others = scored_sessions_from_args(args.eval_session, args)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     run = prune_session(
         session, models, args.method, settings, args.out, with_tq=args.tq,
         constraints=args.select, minimize=args.minimize, maximize=args.maximize,
         progress=None if args.quiet else (lambda desc: PruneProgress(desc)),
-        show_training=not args.quiet and sys.stderr.isatty(),
+        show_training=not args.quiet and sys.stderr.isatty(), eval_sessions=others,
     )
     if args.json:
         print(to_json(run.report))

@@ -19,7 +19,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -172,11 +172,22 @@ def prune_session(
     maximize: str | None = None,
     progress: Callable[[str], Callable | None] | None = None,
     show_training: bool = False,
+    eval_sessions: Sequence[tuple[str, Session]] = (),
 ) -> PruneRun:
-    """Run the whole flow; `progress(desc)` gives a per-iteration callback (or None)."""
+    """Run the whole flow; `progress(desc)` gives a per-iteration callback (or None).
+
+    `eval_sessions`: (name, session) pairs of other sessions of the same neurons; every
+    written artifact is scored on them *after* selection (report["cross_session"]): they
+    are reported, never used for any decision.
+    """
     method_function(method)  # ConfigError naming the registered methods
     labels = _check_models(models)
     check_selection(constraints, minimize, maximize)
+    for name, other in eval_sessions:  # before any training
+        if other.n_neurons != session.n_neurons:
+            raise ConfigError(f"--eval-session {name} has {other.n_neurons} neurons, the "
+                              f"session pruned {session.n_neurons}: it must record the same "
+                              "neurons")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     flow = _Flow(session, settings, method, out, {
@@ -218,6 +229,8 @@ def prune_session(
             finals.append(pending)
     report["seconds"] = round(time.perf_counter() - t_start, 3)
     selection_error = _select(report, finals, out, constraints, minimize, maximize)
+    if eval_sessions:  # after every decision was taken
+        report["cross_session"] = _cross_session(report, eval_sessions)
     write_report(report, out)
     try:
         from neurogrs.pruning.plots import write_plots
@@ -249,3 +262,20 @@ def _select(report: dict, finals: list, out: Path, constraints: str | None,
     spec = next(spec for spec, _, _ in finals if spec.name == sel.chosen.name)
     save_artifact(spec, target)
     return None
+
+
+def _cross_session(report: dict, eval_sessions: Sequence[tuple[str, Session]]) -> dict:
+    """Every artifact written (initial, pruned, TQ; the selected one) on the other sessions."""
+    from neurogrs.artifact import load_artifact
+    from neurogrs.crosseval import cross_evaluate
+
+    out: dict[str, Any] = {"reported_only": True,
+                           "sessions": [name for name, _ in eval_sessions], "candidates": {}}
+    for label, cand in report["candidates"].items():
+        out["candidates"][label] = {
+            kind: cross_evaluate(load_artifact(path).spec, eval_sessions)
+            for kind, path in cand.get("artifacts", {}).items()}
+    chosen = (report.get("selection") or {}).get("path")
+    if chosen and Path(chosen).is_dir():
+        out["selected"] = cross_evaluate(load_artifact(chosen).spec, eval_sessions)
+    return out

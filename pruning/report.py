@@ -20,7 +20,7 @@ from neurogrs.pruning.tq import distinct_values
 from neurogrs.spec import ModelSpec
 
 __all__ = ["SCHEMA", "model_values", "reductions", "selection_values", "write_report", "to_json",
-           "summary_table", "chance_warning"]
+           "summary_table", "chance_warning", "cross_session_lines"]
 
 SCHEMA = "neurogrs.prune-report/1"
 CHANCE_MARGIN = 0.02  # balanced accuracy within this of chance counts as chance
@@ -130,4 +130,29 @@ def summary_table(report: dict) -> str:
         lines.append(f"selection failed: {sel['error']}")
     if report.get("partial"):
         lines.append("PARTIAL: interrupted; the numbers above are the best accepted so far")
+    if report.get("cross_session"):
+        lines += cross_session_lines(report["cross_session"])
     return "\n".join(lines)
+
+
+def cross_session_lines(cross: dict) -> list[str]:
+    """Balanced accuracy of every artifact on each --eval-session and pooled."""
+    from pathlib import PurePath
+
+    names = [PurePath(n).name[:12] for n in cross["sessions"]] + ["pooled"]
+    lines = ["", "cross-session balanced accuracy (--eval-session, every frame; reported only, "
+                 "never used to select)",
+             f"{'model':<16} " + " ".join(f"{n:>12}" for n in names) + f" {'const bal':>9}"]
+
+    def row(label: str, result: dict) -> str:
+        cells = [r["balanced_accuracy"] for r in result["sessions"]]
+        cells.append(result["pooled"]["balanced_accuracy"])
+        return (f"{label:<16} " + " ".join(f"{c:>12.4f}" for c in cells)
+                + f" {result['pooled']['best_constant_balanced_accuracy']:>9.3f}")
+
+    for name, kinds in cross.get("candidates", {}).items():
+        for kind, result in kinds.items():
+            lines.append(row(name if kind == "initial" else f"  {kind}", result))
+    if "selected" in cross:
+        lines.append(row("selected", cross["selected"]))
+    return lines

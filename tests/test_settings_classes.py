@@ -41,6 +41,8 @@ CASES = {
     "InferenceBenchSettings": ("neurogrs.bench.inference", {"frames": 100}, ("frames", 1)),
     "ServiceBenchSettings": ("neurogrs.bench.service", {"artifact": "art"}, ("engine", "gpu")),
     "NwbSelectionSettings": ("neurogrs.nwb", {"traces": "RoiResponseSeries"}, ("plane", "")),
+    "CrossSessionSettings": ("neurogrs.bench.crosssession", {"models": ("nn1", "cnn1")},
+                             ("frames", 10)),
 }
 
 

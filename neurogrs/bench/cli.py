@@ -1,4 +1,4 @@
-"""CLI: `neurogrs bench inference|service|pruning`: the benchmark room's commands (thin: parse, delegate)."""
+"""CLI: `neurogrs bench inference|service|pruning|crosssession`: the benchmark room's commands (thin: parse, delegate)."""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +16,7 @@ def register_bench(bench_sub: argparse._SubParsersAction) -> None:
     _register_inference(bench_sub)
     _register_service(bench_sub)
     _register_pruning(bench_sub)
+    _register_crosssession(bench_sub)
 
 
 def _register_inference(bench_sub: argparse._SubParsersAction) -> None:
@@ -206,6 +207,65 @@ def _bench_pruning_suite(args: argparse.Namespace) -> int:
             return 130
     print(json.dumps(tables, indent=2) if args.json else terminal(tables))
     print(f"[suite] tables: {args.out}/tables.md, tables.json, tables.png", file=sys.stderr)
+    return 0
+
+
+def _register_crosssession(bench_sub: argparse._SubParsersAction) -> None:
+    p = bench_sub.add_parser(
+        "crosssession",
+        help="train on one session, decode the mouse's other sessions (and the real session)",
+        description=(
+            "For each simulated suite mouse (M1/M2/M3; its three sessions share the neurons) "
+            "and each model: train on S1 as `neurogrs train` does (blocked split, its test "
+            "part = within-session number), decode every frame of S2 and S3. Prints per "
+            "model: per-mouse and pooled balanced accuracy with the best constant predictor "
+            "beside; the real session (docs/data.md) split forward in time (blocked, "
+            "--real-blocks chunks, test part); a summary with the difference to nn1. Writes "
+            "OUT/crosssession.json and OUT/crosssession.md. The decoded sessions are only "
+            "reported, never used for any decision."),
+    )
+    p.add_argument("--models", default="nn1,nn2,cnn1,cnn2", metavar="M1,M2",
+                   help="zoo model names or .keras files, comma-separated (default "
+                        "nn1,nn2,cnn1,cnn2; any new zoo candidate by name)")
+    p.add_argument("--mice", default="M1,M2,M3", help="suite mice (default M1,M2,M3)")
+    p.add_argument("--frames", type=int, default=3000,
+                   help="frames per simulated session (default 3000, the suite's)")
+    p.add_argument("--epochs", type=int, default=150, help="training epochs (default 150)")
+    p.add_argument("--blocks", type=int, default=1,
+                   help="blocked split of S1 over K chunks (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of split and training (default 0)")
+    p.add_argument("--real-session", default="auto", metavar="PATH",
+                   help="the real session (default auto: $NEUROGRS_NELPY, else "
+                        "../shared/data/nelpy_linear_track/nelpy_linear_track.npz beside the "
+                        "checkout; skipped with a note when absent)")
+    p.add_argument("--real-blocks", type=int, default=5, metavar="K",
+                   help="forward-in-time blocked split of the real session over K chunks "
+                        "(default 5: its second half is rest, one chunk would test on rest only)")
+    p.add_argument("--no-real", action="store_true", help="skip the real session")
+    p.add_argument("--out", default="bench-crosssession", metavar="DIR",
+                   help="output directory for crosssession.json and .md (default "
+                        "bench-crosssession)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_bench_crosssession)
+
+
+def _bench_crosssession(args: argparse.Namespace) -> int:
+    from neurogrs.bench.crosssession import (CrossSessionSettings, run_crosssession,
+                                             write_outputs)
+    from neurogrs.bench.crosssession_tables import terminal
+
+    def names(text: str) -> tuple[str, ...]:
+        return tuple(n.strip() for n in text.split(",") if n.strip())
+
+    settings = CrossSessionSettings(
+        models=names(args.models), mice=names(args.mice), frames=args.frames,
+        epochs=args.epochs, blocks=args.blocks, seed=args.seed,
+        real_session="" if args.no_real else args.real_session, real_blocks=args.real_blocks)
+    result = run_crosssession(settings, log=lambda msg: print(f"[crosssession] {msg}",
+                                                              file=sys.stderr, flush=True))
+    paths = write_outputs(result, args.out)
+    print(json.dumps(result, indent=2) if args.json else terminal(result))
+    print(f"[crosssession] wrote {paths['json']} and {paths['md']}", file=sys.stderr)
     return 0
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine_models import sparsify, with_session_preprocessing, zoo
+from engine_models import with_session_preprocessing, zoo
 from neurogrs.layers_temporal import ForwardFilter, LeakyTraces, decays_from_taus
-from neurogrs.spec import Conv2D, ModelSpec
+from neurogrs.spec import Conv2D, Dense, ModelSpec
 
 TAUS = {2: (3.0, 20.0), 3: (2.0, 7.0, 25.0)}
 
@@ -56,6 +56,18 @@ def filter_only(n: int, seed: int) -> ModelSpec:
                      base.label_names, name=f"nn1_filter_{n}")
 
 
+def sparse_after_traces(spec: ModelSpec, zero_fraction: float = 0.96) -> ModelSpec:
+    """TQ-style on the Dense right after the traces: weights below the zero_fraction
+    quantile of |w| set to 0, the rest rounded to 3 decimals (sparse enough for the C
+    generator's zero-skipping code at its default crossover)."""
+    dense = spec.layers[1]
+    k = dense.kernel.copy()
+    k[np.abs(k) < np.quantile(np.abs(k), zero_fraction)] = 0.0
+    layers = list(spec.layers)
+    layers[1] = Dense(np.round(k, 3), dense.bias, dense.activation)
+    return ModelSpec(spec.preprocessing, layers, spec.label_names, name=spec.name + "_sparse")
+
+
 def stateful_models(traces: np.ndarray) -> dict[str, ModelSpec]:
     n = traces.shape[1]
     return {
@@ -64,5 +76,5 @@ def stateful_models(traces: np.ndarray) -> dict[str, ModelSpec]:
         "traces2_cnn1_31": cnn_traces(n, 2, 23),
         "filter_nn1_273": filter_only(273, 24),
         "traces2_filter_nn1_31_session": dense_traces(n, 2, 25, traces, filt=True),
-        "traces3_nn1_273_sparse": sparsify(dense_traces(273, 3, 26), 0.95, 2),
+        "traces3_nn1_273_sparse": sparse_after_traces(dense_traces(273, 3, 26)),
     }

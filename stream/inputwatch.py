@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from neurogrs.stream.transport import Endpoint
 
-__all__ = ["InputWatch", "RateLimitedLog", "DROPPED", "PEER_LEFT"]
+__all__ = ["InputWatch", "RateLimitedLog", "DROPPED", "PEER_LEFT", "report_input_event"]
 
 DROPPED = "dropped"  # a connecting socket's connection dropped for good; reconnected
 PEER_LEFT = "peer_left"  # a peer of a binding socket disconnected (it may reconnect)
@@ -121,3 +121,19 @@ class InputWatch:
         except self._zmq.ZMQError:
             pass
         self.monitor.close(linger=0)
+
+
+def report_input_event(what: str | None, metrics: Any, warn: RateLimitedLog, address: str,
+                       receive_limit: int) -> None:
+    """Count and log what the frame socket's watch reports (DROPPED: reconnected after
+    libzmq gave up; PEER_LEFT: a publisher went away)."""
+    if what == DROPPED:
+        metrics.oversized_messages.value += 1
+        metrics.input_reconnects.value += 1
+        warn(logging.WARNING, "dropped",
+             f"libzmq dropped the frame connection to {address} (a message over the "
+             f"{receive_limit}-byte receive limit, or another protocol error) and would not "
+             "reconnect: reconnected")
+    elif what == PEER_LEFT:
+        warn(logging.INFO, "peer_left", "a frame publisher disconnected (closed, or sent a "
+                                        "message over the receive limit)")

@@ -43,8 +43,17 @@ def traces_code(i: int, layer: LeakyTraces, n_in: int) -> tuple[list[str], str, 
         c_array("float", f"layer{i}_gain", gain, c_float,
                 f"layer {i} LeakyTraces gains 1 - decay, float32 [{m}]"),
     ]
+    pad = " " * 12
+    locals_ = "\n".join(
+        f"    const float d{j} = layer{i}_decay[{j}], g{j} = layer{i}_gain[{j}];"
+        for j in range(m))
+    first = "\n".join(f"{pad}y[e * {1 + m} + {1 + j}] = s[e * {m} + {j}] = xe;"
+                       for j in range(m))
+    update = "\n".join(f"{pad}y[e * {1 + m} + {1 + j}] = s[e * {m} + {j}] = "
+                        f"d{j} * s[e * {m} + {j}] + g{j} * xe;" for j in range(m))
     code = _template("layer_traces.c.tmpl").substitute(
-        I=i, N=n_in, M=m, M1=1 + m, N_OUT=n_in * (1 + m))
+        I=i, N=n_in, M=m, M1=1 + m, N_OUT=n_in * (1 + m), DECAY_LOCALS=locals_,
+        FIRST=first, UPDATE=update)
     member = StateMember(f"layer{i}", 1 + n_in * m,
                          f"layer {i} LeakyTraces: primed flag, then {n_in} x {m} traces")
     return weights, code, member

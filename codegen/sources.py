@@ -146,11 +146,13 @@ def write_sources(
 
 
 def generate_pyext(spec: ModelSpec, module: str, options: CodegenSettings | None = None) -> str:
-    """pyext.c: a CPython module `module` whose predict() calls <prefix>_predict."""
+    """pyext.c: a CPython module `module` whose predict() calls <prefix>_predict (for a
+    stateful model: predict_state(frame, state) calling <prefix>_predict_state)."""
     options = options or CodegenSettings()
     c_identifier(module, "module name")
     prefix = options.prefix
-    return _template("pyext.c.tmpl").substitute({
+    name = "pyext_state.c.tmpl" if spec.stateful else "pyext.c.tmpl"
+    return _template(name).substitute({
         "prefix": prefix, "PREFIX": prefix.upper(), "MODULE": module,
         "GENERATOR": GENERATOR_ID, "N_INPUTS": str(spec.n_inputs),
         "N_OUTPUTS": str(spec.n_outputs),

@@ -48,9 +48,12 @@ _F32 = np.ctypeslib.ndpointer(dtype=np.float32, flags="C_CONTIGUOUS")
 _F64 = np.ctypeslib.ndpointer(dtype=np.float64, flags="C_CONTIGUOUS")
 
 
-def _cache_key(model_hash: str, cg: CodegenSettings, co: CompileSettings, cc_version: str) -> str:
+def _cache_key(model_hash: str, cg: CodegenSettings, co: CompileSettings, cc_version: str,
+               stateful: bool = False) -> str:
     doc = {"model": model_hash, "generator": GENERATOR_ID, "codegen": cg.to_dict(),
            "flags": co.flags(), "cc": cc_version}
+    if stateful:  # the state API (and its CPython binding) came after GENERATOR_ID 3
+        doc["state_api"] = 1
     digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
     return f"{model_hash[:16]}-{digest[:16]}"
 
@@ -66,14 +69,12 @@ def build_cached(
     cg = codegen or CodegenSettings()
     co = compile_options or CompileSettings()
     cc = find_compiler(co.cc)
-    key = _cache_key(model_hash, cg, co, compiler_version(cc))
+    key = _cache_key(model_hash, cg, co, compiler_version(cc), spec.stateful)
     root = Path(cache_dir) if cache_dir is not None else cache_root() / "c"
 
     def build(tmp: Path) -> None:
         write_sources(spec, tmp, model_hash, cg)
         compile_library(tmp, co)
-        if spec.stateful:  # the CPython binding is stateless; a stateful model uses ctypes
-            return
         module = _module_name(key)
         (tmp / "pyext.c").write_text(generate_pyext(spec, module, cg))
         try:
@@ -194,10 +195,10 @@ class CEngine(Engine):
         lib_hash.argtypes = []
         lib_hash.restype = ctypes.c_char_p
         self._status_string = status_string
-        pyext = (_load_pyext(self.library_path)
-                 if binding == "auto" and not self.stateful else None)
-        self._fast = pyext.predict if pyext is not None else None
-        self.binding = "cpython" if self._fast is not None else "ctypes"
+        pyext = _load_pyext(self.library_path) if binding == "auto" else None
+        self._fast = pyext.predict if pyext is not None and not self.stateful else None
+        self._fast_state = pyext.predict_state if pyext is not None and self.stateful else None
+        self.binding = "cpython" if pyext is not None else "ctypes"
         kernels = getattr(lib, f"{prefix}_kernels", None)  # generator >= 2
         if kernels is not None:
             kernels.argtypes = []
@@ -233,10 +234,25 @@ class CEngine(Engine):
         return CState(self.state_bytes, self._state_reset, id(self))
 
     def _state_buffer(self, state) -> np.ndarray:
-        if not isinstance(state, CState) or state._owner != id(self):
+        if not isinstance(state, CState) or state._owner != id(self) \
+                or state.buf.nbytes != self.state_bytes:
             raise EngineError(f"state must come from this C engine's new_state(), got "
                               f"{type(state).__name__}")
         return state.buf
+
+    def _predict_stateful(self, frame: np.ndarray, state) -> np.ndarray:
+        fast = self._fast_state
+        if fast is not None and type(state) is CState and state._owner == id(self):
+            try:
+                out = fast(frame, state.buf)  # None unless frame and state are clean
+            except RuntimeError as exc:
+                raise EngineError(str(exc)) from exc
+            if out is not None:
+                return out
+        buf = self._state_buffer(self.check_state(state, single=True))
+        out = np.empty(self.n_outputs, np.float32)
+        self._check(self._predict_state(buf, self.check_frame(frame), out), "predict_state")
+        return out
 
     def _check(self, status: int, what: str) -> None:
         if status != 0:
@@ -245,10 +261,7 @@ class CEngine(Engine):
 
     def predict(self, frame: np.ndarray, state: CState | None = None) -> np.ndarray:
         if self.stateful:
-            buf = self._state_buffer(self.check_state(state, single=True))
-            out = np.empty(self.n_outputs, np.float32)
-            self._check(self._predict_state(buf, self.check_frame(frame), out), "predict_state")
-            return out
+            return self._predict_stateful(frame, state)
         fast = self._fast
         if fast is not None:
             try:
@@ -288,4 +301,4 @@ class CEngine(Engine):
 
     def close(self) -> None:
         self._lib = None
-        self._fast = None
+        self._fast = self._fast_state = None

@@ -25,9 +25,11 @@ TRACES = load_traces()
 MODELS = stateful_models(TRACES)
 N_FRAMES = 64
 
-# engine variants: (name, options); the C engine once more with the zero-skipping sparse
-# code forced for every weighted layer and once with the portable kernels only
+# engine variants: (name, options); the C engine through its CPython binding (default) and
+# through ctypes, and on the sparse model once more with the zero-skipping code forced for
+# every weighted layer and once with the portable kernels only
 VARIANTS = {"numpy": ("numpy", {}), "numba": ("numba", {}), "c": ("c", {}),
+            "c_ctypes": ("c", {"binding": "ctypes"}),
             "c_sparse": ("c", {"sparse": "sparse"}), "c_vector4": ("c", {"kernels": "vector4"})}
 
 
@@ -41,7 +43,7 @@ def sequence(spec, n=N_FRAMES, seed=0):
 
 
 CASES = [(m, v) for m in sorted(MODELS) for v in sorted(VARIANTS)
-         if VARIANTS[v][1] == {} or "sparse" in m]  # kernel-set variants: sparse model
+         if v not in ("c_sparse", "c_vector4") or "sparse" in m]
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +171,16 @@ def test_sparse_model_takes_the_zero_skipping_path():
     _, plan = generate_sources(MODELS["traces3_nn1_273_sparse"],
                                options=CodegenSettings(sparse="sparse"))
     assert plan[1].mode == "sparse"
+
+
+def test_c_binding_and_ctypes_paths_are_the_same_code(artifacts):
+    """The CPython binding (predict_state) and ctypes run the same C: equal bit for bit."""
+    fast = load_engine(artifacts["traces2_filter_nn1_31_session"], "c")
+    slow = load_engine(artifacts["traces2_filter_nn1_31_session"], "c", binding="ctypes")
+    assert (fast.binding, slow.binding) == ("cpython", "ctypes")
+    x = sequence(MODELS["traces2_filter_nn1_31_session"], seed=7)
+    sf, ss = fast.new_state(), slow.new_state()
+    np.testing.assert_array_equal(np.stack([fast.predict(f, sf) for f in x]),
+                                  np.stack([slow.predict(f, ss) for f in x]))
+    with pytest.raises(EngineError):  # a state from another engine is refused
+        fast.predict(x[0], ss)

@@ -18,6 +18,10 @@ never waits for a compile; the first build of a model takes seconds (cnn1 ~20 s 
 VM), later processes load the machine code from disk. `predict` hands the frame straight
 to the dispatcher, which accepts only a C-contiguous writable float32 1-D array, and the
 kernel checks the length before reading; anything else goes through `check_frame`.
+
+A stateful model (temporal context) takes a `ModelState`: its float32 vectors, one per
+stateful layer in layer order, are extra kernel arguments updated in place (lengths
+checked by the kernel before anything is read; numba_temporal.py has the layers).
 """
 from __future__ import annotations
 

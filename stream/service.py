@@ -8,7 +8,9 @@ message is decoded (neurogrs.stream.protocol), then admitted or not by the pure 
 (neurogrs.stream.policy: deadline, sequence, conflation); this module does the I/O and the
 counting. Every frame is accounted for: answered, or counted in
 neurogrs_frames_dropped_total{reason} (stale, conflated, seq_gap, bad_input) and, except
-conflated and gaps, reported on ``error.<session>``. The service does not know which
+conflated and gaps, reported on ``error.<session>``. A stateful model (temporal context)
+gets one engine state per session (stream/session_state.py), fed every accepted frame in
+seq order, answered or not (stale, conflated). The service does not know which
 engine it runs, nor whether it is fast on read-only input (engines take the received
 buffer as it is: making it suit their compiled code is their business).
 """

@@ -7,7 +7,8 @@ The service keeps one engine state per session here:
 * created on the session's first frame (from `engine.new_state()`);
 * advanced by every frame the service accepts, in seq order: the frames it answers, and
   also the frames it does not answer because they came late (stale) or were superseded
-  under the `latest` policy (conflated): `feed` advances without publishing;
+  under the `latest` policy (conflated): the service calls `predict` for them all the
+  same and publishes nothing;
 * reset on a source restart (a new run id: the frame that starts the new run carries
   `restarted`), dropped at the session's end-of-stream and when the session expires or
   is forgotten by the session table (the next frame starts afresh).
@@ -50,8 +51,6 @@ class SessionStates:
         elif restarted:
             self.engine.reset_state(state)
         return self.engine.predict(data, state)
-
-    feed = predict  # a frame not answered (stale, conflated) advances the state all the same
 
     def drop(self, session: str) -> None:
         """The stream ended or the session expired: its next frame starts a fresh state."""

@@ -184,3 +184,20 @@ def test_c_binding_and_ctypes_paths_are_the_same_code(artifacts):
                                   np.stack([slow.predict(f, ss) for f in x]))
     with pytest.raises(EngineError):  # a state from another engine is refused
         fast.predict(x[0], ss)
+
+
+def test_state_holds_the_reference_layout(engine, model):
+    """After a sequence the engine's state holds what the reference's ModelState holds
+    (primed flags, traces, beliefs; for C the struct members in layer order)."""
+    _, spec, _ = model
+    x = sequence(spec, 20, seed=8)
+    ref_state = ModelState(spec)
+    forward(spec, x, ref_state)
+    state = engine.new_state()
+    for f in x:
+        engine.predict(f, state)
+    ref = np.concatenate([ref_state.buffers[i] for i in sorted(ref_state.buffers)])
+    got = (state.buf if engine.name == "c" else
+           np.concatenate([state.buffers[i] for i in sorted(state.buffers)]))
+    assert got.shape == ref.shape
+    assert np.max(np.abs(got - ref)) <= TOL * max(1.0, float(np.max(np.abs(ref))))

@@ -55,7 +55,8 @@ def _api_parts(spec: ModelSpec, em, mapping: dict[str, str]) -> dict[str, str]:
         extra = {"MAIN_STATE": "", "MAIN_PREDICT": f"{prefix}_predict(in, out)"}
     else:
         parts = _parts("stateful.parts.tmpl")
-        extra = {"MAIN_STATE": f"\n    {prefix}_state state;\n\n    {prefix}_state_init(&state);",
+        extra = {"MAIN_STATE": f"\n    {prefix}_state state; /* the input is one stream */"
+                               f"\n\n    {prefix}_state_init(&state);",
                  "MAIN_PREDICT": f"{prefix}_predict_state(&state, in, out)"}
     values = {**mapping,
               "STATE_BYTES": str(4 * sum(m.floats for m in em.state)),

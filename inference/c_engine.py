@@ -137,6 +137,11 @@ class CEngine(Engine):
     the widest kernel set the library may use; e.g. 'avx2' keeps AVX-512 out on CPUs where
     it lowers the clock).
 
+    A stateful model (temporal context) has no `<prefix>_predict`: `new_state()` returns a
+    `CState` per stream, predict(frame, state) calls `<prefix>_predict_state` (through the
+    binding's predict_state, else ctypes), predict_batch(frames, state) continues the
+    stream, predict_batch(frames) runs the frames as one fresh stream.
+
     predict() goes through a small generated CPython binding when it could be built
     (`binding="auto"`), else through ctypes; predict_batch() and bench_in_c() always use
     ctypes, whose per-call cost is spread over the batch. `kernels` names the kernel set

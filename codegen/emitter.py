@@ -23,6 +23,7 @@ from neurogrs.codegen.kernels_portable import (
     sparse_lists,
 )
 from neurogrs.codegen.kernels_simd import SIMD_ISAS, simd_conv, simd_dense
+from neurogrs.codegen.kernels_temporal import StateMember, filter_code, traces_code
 from neurogrs.codegen.literals import c_array, c_int, pad_outputs
 from neurogrs.codegen.names import c_float
 from neurogrs.codegen.options import (
@@ -34,6 +35,7 @@ from neurogrs.codegen.options import (
     choose_mode,
 )
 from neurogrs.errors import ModelError
+from neurogrs.layers_temporal import ForwardFilter, LeakyTraces
 from neurogrs.spec import (
     Activation,
     Conv2D,
@@ -63,6 +65,7 @@ class Emitter:
         self.need_softmax = False
         self.need_relu = False
         self.cur = "in"  # the buffer holding the current tensor
+        self.state: list[StateMember] = []  # one member of <prefix>_state per stateful layer
 
     # buffers ------------------------------------------------------------------
     def _advance(self) -> tuple[str, str]:
@@ -284,6 +287,22 @@ class Emitter:
             self._apply_activation(layer.activation, self.cur, n, f"layer {i}")
         self.plan.append(LayerPlan(i, "Activation", in_shape, out_shape, "-", None))
 
+    def stateful(self, i: int, layer, in_shape, out_shape) -> None:
+        """LeakyTraces / ForwardFilter: reads one buffer, writes the other, and updates its
+        member of the state struct (s->layer<i>), which every forward pass receives."""
+        if isinstance(layer, LeakyTraces):
+            weights, code, member = traces_code(i, layer, int(np.prod(in_shape)))
+            fn = f"layer{i}_traces"
+        else:
+            weights, code, member = filter_code(i, layer)
+            fn = f"layer{i}_filter"
+        self.weights += weights
+        self.layers.append(code)
+        self.state.append(member)
+        src, dst = self._advance()
+        self.calls.append(f"    {fn}({src}, {dst}, s->{member.name});")
+        self.plan.append(LayerPlan(i, type(layer).__name__, in_shape, out_shape, "-", None))
+
     # helpers used by several layers --------------------------------------------
     def helpers(self) -> str:
         """The in-place relu() / softmax() the call sequence uses."""
@@ -318,6 +337,8 @@ def emit(spec: ModelSpec, options: CodegenSettings) -> Emitter:
             em.passthrough(*args)
         elif isinstance(layer, Activation):
             em.activation(*args)
+        elif isinstance(layer, (LeakyTraces, ForwardFilter)):
+            em.stateful(*args)
         else:  # pragma: no cover - ModelSpec already refuses unknown layers
             raise ModelError(f"layer {i}: no C for {type(layer).__name__}")
     em.calls.append(f"    memcpy(out, {em.cur}, {spec.n_outputs} * sizeof(float));")

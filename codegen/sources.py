@@ -32,6 +32,38 @@ def _template(name: str) -> Template:
     return Template(text)
 
 
+def _parts(name: str) -> dict[str, str]:
+    """The sections of a `*.parts.tmpl` file: text after each '@@ NAME' line up to the
+    next, its last newline dropped (the template puts the placeholder on its own line)."""
+    parts: dict[str, list[str]] = {}
+    key = None
+    for line in _template(name).template.splitlines(keepends=True):
+        if line.startswith("@@ "):
+            key = line[3:].strip()
+            parts[key] = []
+        elif key is not None:
+            parts[key].append(line)
+    return {k: "".join(v)[:-1] for k, v in parts.items()}
+
+
+def _api_parts(spec: ModelSpec, em, mapping: dict[str, str]) -> dict[str, str]:
+    """API_DOC, API_DECLS, FORWARD_PARAMS, PUBLIC_PREDICT, PUBLIC_BATCH (and main.c's
+    MAIN_STATE, MAIN_PREDICT): the stateless API, or the one with <prefix>_state."""
+    prefix = mapping["prefix"]
+    if not em.state:
+        parts = _parts("stateless.parts.tmpl")
+        extra = {"MAIN_STATE": "", "MAIN_PREDICT": f"{prefix}_predict(in, out)"}
+    else:
+        parts = _parts("stateful.parts.tmpl")
+        extra = {"MAIN_STATE": f"\n    {prefix}_state state; /* the input is one stream */"
+                               f"\n\n    {prefix}_state_init(&state);",
+                 "MAIN_PREDICT": f"{prefix}_predict_state(&state, in, out)"}
+    values = {**mapping,
+              "STATE_BYTES": str(4 * sum(m.floats for m in em.state)),
+              "STATE_MEMBERS": "\n".join(m.declaration() for m in em.state)}
+    return {**{k: Template(v).substitute(values) for k, v in parts.items()}, **extra}
+
+
 def _summary_lines(spec: ModelSpec, plan: list[LayerPlan]) -> str:
     s = spec.summary()
     lines = [
@@ -91,6 +123,7 @@ def generate_sources(
         "CALLS_AVX512": "\n".join(em.calls).replace(ISA_SUFFIX, "_avx512")
         .replace(SPLIT_SUFFIX, "_avx512"),
     }
+    mapping.update(_api_parts(spec, em, mapping))
     files = {
         name: _template(name + ".tmpl").substitute(mapping)
         for name in ("decoder.h", "decoder.c", "main.c", "Makefile")
@@ -114,11 +147,13 @@ def write_sources(
 
 
 def generate_pyext(spec: ModelSpec, module: str, options: CodegenSettings | None = None) -> str:
-    """pyext.c: a CPython module `module` whose predict() calls <prefix>_predict."""
+    """pyext.c: a CPython module `module` whose predict() calls <prefix>_predict (for a
+    stateful model: predict_state(frame, state) calling <prefix>_predict_state)."""
     options = options or CodegenSettings()
     c_identifier(module, "module name")
     prefix = options.prefix
-    return _template("pyext.c.tmpl").substitute({
+    name = "pyext_state.c.tmpl" if spec.stateful else "pyext.c.tmpl"
+    return _template(name).substitute({
         "prefix": prefix, "PREFIX": prefix.upper(), "MODULE": module,
         "GENERATOR": GENERATOR_ID, "N_INPUTS": str(spec.n_inputs),
         "N_OUTPUTS": str(spec.n_outputs),

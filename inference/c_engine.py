@@ -42,15 +42,18 @@ from neurogrs.inference._cache import build_once, cache_root
 from neurogrs.inference.base import Engine
 from neurogrs.spec import ModelSpec
 
-__all__ = ["CEngine", "cache_root", "build_cached"]
+__all__ = ["CEngine", "CState", "cache_root", "build_cached"]
 
 _F32 = np.ctypeslib.ndpointer(dtype=np.float32, flags="C_CONTIGUOUS")
 _F64 = np.ctypeslib.ndpointer(dtype=np.float64, flags="C_CONTIGUOUS")
 
 
-def _cache_key(model_hash: str, cg: CodegenSettings, co: CompileSettings, cc_version: str) -> str:
+def _cache_key(model_hash: str, cg: CodegenSettings, co: CompileSettings, cc_version: str,
+               stateful: bool = False) -> str:
     doc = {"model": model_hash, "generator": GENERATOR_ID, "codegen": cg.to_dict(),
            "flags": co.flags(), "cc": cc_version}
+    if stateful:  # the state API (and its CPython binding) came after GENERATOR_ID 3
+        doc["state_api"] = 1
     digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
     return f"{model_hash[:16]}-{digest[:16]}"
 
@@ -66,7 +69,7 @@ def build_cached(
     cg = codegen or CodegenSettings()
     co = compile_options or CompileSettings()
     cc = find_compiler(co.cc)
-    key = _cache_key(model_hash, cg, co, compiler_version(cc))
+    key = _cache_key(model_hash, cg, co, compiler_version(cc), spec.stateful)
     root = Path(cache_dir) if cache_dir is not None else cache_root() / "c"
 
     def build(tmp: Path) -> None:
@@ -109,11 +112,35 @@ def _load_pyext(lib: Path):
     return mod
 
 
+class CState:
+    """The state of one stream for a stateful C model: a buffer of the size the library
+    reports (`<prefix>_state_size()`), holding a `<prefix>_state` struct that only the
+    library reads or writes. `reset()` calls `<prefix>_state_reset`."""
+
+    __slots__ = ("buf", "_reset", "_owner")
+
+    def __init__(self, nbytes: int, reset, owner: int) -> None:
+        self.buf = np.zeros(-(-nbytes // 4), np.float32)  # the struct holds floats only
+        self._reset = reset
+        self._owner = owner
+        self.reset()
+
+    def reset(self) -> None:
+        status = self._reset(self.buf)
+        if status:
+            raise EngineError(f"C state reset failed with status {status}")
+
+
 class CEngine(Engine):
     """Generated C. Options: prefix, sparse ('auto'|'dense'|'sparse'), march_native,
     cache_dir, cc, binding ('auto'|'ctypes'), kernels ('auto'|'avx2'|'vector4'|'plain':
     the widest kernel set the library may use; e.g. 'avx2' keeps AVX-512 out on CPUs where
     it lowers the clock).
+
+    A stateful model (temporal context) has no `<prefix>_predict`: `new_state()` returns a
+    `CState` per stream, predict(frame, state) calls `<prefix>_predict_state` (through the
+    binding's predict_state, else ctypes), predict_batch(frames, state) continues the
+    stream, predict_batch(frames) runs the frames as one fresh stream.
 
     predict() goes through a small generated CPython binding when it could be built
     (`binding="auto"`), else through ctypes; predict_batch() and bench_in_c() always use
@@ -151,15 +178,19 @@ class CEngine(Engine):
             raise CompilerError(f"cannot load {self.library_path}: {exc}") from exc
         lib = self._lib
         try:
-            self._predict = getattr(lib, f"{prefix}_predict")
+            if self.stateful:
+                self._bind_state_api(lib, prefix)
+            else:
+                self._predict = getattr(lib, f"{prefix}_predict")
             self._batch = getattr(lib, f"{prefix}_predict_batch")
             self._bench = getattr(lib, f"{prefix}_bench")
             status_string = getattr(lib, f"{prefix}_status_string")
             lib_hash = getattr(lib, f"{prefix}_model_hash")
         except AttributeError as exc:
             raise EngineError(f"{self.library_path} lacks the {prefix}_* API: {exc}") from exc
-        self._predict.argtypes = [_F32, _F32]
-        self._predict.restype = ctypes.c_int
+        if not self.stateful:
+            self._predict.argtypes = [_F32, _F32]
+            self._predict.restype = ctypes.c_int
         self._batch.argtypes = [_F32, _F32, ctypes.c_int]
         self._batch.restype = ctypes.c_int
         self._bench.argtypes = [_F32, ctypes.c_int, _F64]
@@ -170,8 +201,9 @@ class CEngine(Engine):
         lib_hash.restype = ctypes.c_char_p
         self._status_string = status_string
         pyext = _load_pyext(self.library_path) if binding == "auto" else None
-        self._fast = pyext.predict if pyext is not None else None
-        self.binding = "cpython" if self._fast is not None else "ctypes"
+        self._fast = pyext.predict if pyext is not None and not self.stateful else None
+        self._fast_state = pyext.predict_state if pyext is not None and self.stateful else None
+        self.binding = "cpython" if pyext is not None else "ctypes"
         kernels = getattr(lib, f"{prefix}_kernels", None)  # generator >= 2
         if kernels is not None:
             kernels.argtypes = []
@@ -183,14 +215,58 @@ class CEngine(Engine):
         if got != model_hash:
             raise EngineError(f"{self.library_path} was built for model {got[:16]}..., "
                               f"not {model_hash[:16]}...: delete it and retry")
-        self.predict(np.zeros(self.n_inputs, np.float32))  # warm up: page in the weights
+        # warm up: page in the weights
+        self.predict(np.zeros(self.n_inputs, np.float32),
+                     self.new_state() if self.stateful else None)
+
+    # -- state (stateful models): <prefix>_state structs in CState buffers --
+    def _bind_state_api(self, lib, prefix: str) -> None:
+        size = getattr(lib, f"{prefix}_state_size")
+        size.argtypes, size.restype = [], ctypes.c_int
+        self.state_bytes = int(size())
+        self._state_reset = getattr(lib, f"{prefix}_state_reset")
+        self._state_reset.argtypes, self._state_reset.restype = [_F32], ctypes.c_int
+        self._predict_state = getattr(lib, f"{prefix}_predict_state")
+        self._predict_state.argtypes = [_F32, _F32, _F32]
+        self._predict_state.restype = ctypes.c_int
+        self._batch_state = getattr(lib, f"{prefix}_predict_batch_state")
+        self._batch_state.argtypes = [_F32, _F32, _F32, ctypes.c_int]
+        self._batch_state.restype = ctypes.c_int
+
+    def new_state(self) -> CState:
+        if not self.stateful:
+            return super().new_state()
+        return CState(self.state_bytes, self._state_reset, id(self))
+
+    def _state_buffer(self, state) -> np.ndarray:
+        if not isinstance(state, CState) or state._owner != id(self) \
+                or state.buf.nbytes != self.state_bytes:
+            raise EngineError(f"state must come from this C engine's new_state(), got "
+                              f"{type(state).__name__}")
+        return state.buf
+
+    def _predict_stateful(self, frame: np.ndarray, state) -> np.ndarray:
+        fast = self._fast_state
+        if fast is not None and type(state) is CState and state._owner == id(self):
+            try:
+                out = fast(frame, state.buf)  # None unless frame and state are clean
+            except RuntimeError as exc:
+                raise EngineError(str(exc)) from exc
+            if out is not None:
+                return out
+        buf = self._state_buffer(self.check_state(state, single=True))
+        out = np.empty(self.n_outputs, np.float32)
+        self._check(self._predict_state(buf, self.check_frame(frame), out), "predict_state")
+        return out
 
     def _check(self, status: int, what: str) -> None:
         if status != 0:
             msg = self._status_string(status).decode("ascii", "replace")
             raise EngineError(f"C {what} failed with status {status}: {msg}")
 
-    def predict(self, frame: np.ndarray) -> np.ndarray:
+    def predict(self, frame: np.ndarray, state: CState | None = None) -> np.ndarray:
+        if self.stateful:
+            return self._predict_stateful(frame, state)
         fast = self._fast
         if fast is not None:
             try:
@@ -209,11 +285,15 @@ class CEngine(Engine):
             self._check(status, "predict")
         return out
 
-    def predict_batch(self, frames: np.ndarray) -> np.ndarray:
+    def predict_batch(self, frames: np.ndarray, state: CState | None = None) -> np.ndarray:
         x = self.check_batch(frames)
         if x.shape[0] > np.iinfo(np.int32).max:
             raise EngineError(f"batch of {x.shape[0]} frames is too large for one call")
         out = np.empty((x.shape[0], self.n_outputs), np.float32)
+        if self.stateful and state is not None:  # without one: a fresh stream, in C
+            buf = self._state_buffer(state)
+            self._check(self._batch_state(buf, x, out, x.shape[0]), "predict_batch_state")
+            return out
         self._check(self._batch(x, out, x.shape[0]), "predict_batch")
         return out
 
@@ -226,4 +306,4 @@ class CEngine(Engine):
 
     def close(self) -> None:
         self._lib = None
-        self._fast = None
+        self._fast = self._fast_state = None

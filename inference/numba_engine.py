@@ -18,6 +18,10 @@ never waits for a compile; the first build of a model takes seconds (cnn1 ~20 s 
 VM), later processes load the machine code from disk. `predict` hands the frame straight
 to the dispatcher, which accepts only a C-contiguous writable float32 1-D array, and the
 kernel checks the length before reading; anything else goes through `check_frame`.
+
+A stateful model (temporal context) takes a `ModelState`: its float32 vectors, one per
+stateful layer in layer order, are extra kernel arguments updated in place (lengths
+checked by the kernel before anything is read; numba_temporal.py has the layers).
 """
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ from neurogrs.errors import EngineError
 from neurogrs.inference._cache import build_once, cache_root
 from neurogrs.inference.base import Engine
 from neurogrs.inference.numba_source import NUMBA_GENERATOR_VERSION, generate_module
-from neurogrs.spec import ModelSpec
+from neurogrs.spec import ModelSpec, ModelState
 
 __all__ = ["NumbaEngine", "NUMBA_GENERATOR_VERSION", "generate_module"]
 
@@ -106,12 +110,42 @@ class NumbaEngine(Engine):
         module = _import(self.module_dir)
         self._one = module.predict_one
         self._many = module.predict_many
+        # a stateful model's kernels take the state vectors, in layer order, after the frame
+        self._state_layers = tuple(sorted(ModelState(spec).buffers)) if self.stateful else ()
         # compile (or load from the on-disk cache) now, never on the first live frame
         warm = np.zeros(self.n_inputs, np.float32)
-        self.predict(warm)
+        self.predict(warm, self.new_state() if self.stateful else None)
         self.predict_batch(warm[None, :])
 
-    def predict(self, frame: np.ndarray) -> np.ndarray:
+    # -- state: a ModelState (the numpy engine's), whose vectors the kernels update --
+    def new_state(self) -> ModelState:
+        if not self.stateful:
+            return super().new_state()
+        return ModelState(self.spec)
+
+    def _state_args(self, state) -> tuple:
+        if not isinstance(state, ModelState) or tuple(sorted(state.buffers)) != self._state_layers:
+            raise EngineError(f"state must be a ModelState from this engine's new_state() "
+                              f"(stateful layers {list(self._state_layers)}), got "
+                              f"{type(state).__name__}")
+        return tuple(state.buffers[i] for i in self._state_layers)
+
+    def _predict_stateful(self, frame: np.ndarray, state) -> np.ndarray:
+        args = self._state_args(self.check_state(state, single=True))
+        if type(frame) is np.ndarray and not frame.flags.writeable:
+            frame = frame.copy()  # see predict(): cheaper than a failed dispatch
+        try:
+            return self._one(frame, *args)
+        except (TypeError, ValueError):
+            x = _writable(self.check_frame(frame))
+            try:
+                return self._one(x, *args)
+            except (TypeError, ValueError) as exc:  # a state vector of the wrong size/type
+                raise EngineError(f"state does not fit this model: {exc}") from exc
+
+    def predict(self, frame: np.ndarray, state: ModelState | None = None) -> np.ndarray:
+        if self.stateful:
+            return self._predict_stateful(frame, state)
         # Hot path: numba's dispatcher accepts only a C-contiguous, writable float32 1-D
         # array (TypeError otherwise) and the kernel checks the length before reading
         # anything (ValueError); anything else takes the checked path, which explains.
@@ -124,8 +158,15 @@ class NumbaEngine(Engine):
         except (TypeError, ValueError):
             return self._one(_writable(self.check_frame(frame)))
 
-    def predict_batch(self, frames: np.ndarray) -> np.ndarray:
-        return self._many(_writable(self.check_batch(frames)))
+    def predict_batch(self, frames: np.ndarray, state: ModelState | None = None) -> np.ndarray:
+        x = _writable(self.check_batch(frames))
+        if not self.stateful:
+            return self._many(x)
+        args = self._state_args(state if state is not None else self.new_state())
+        try:
+            return self._many(x, *args)
+        except (TypeError, ValueError) as exc:
+            raise EngineError(f"state does not fit this model: {exc}") from exc
 
 
 def _writable(x: np.ndarray) -> np.ndarray:

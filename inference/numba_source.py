@@ -23,6 +23,8 @@ import numpy as np
 
 from neurogrs.codegen.blocking import can_fuse_pool, near_equal_blocks
 from neurogrs.errors import ModelError
+from neurogrs.inference.numba_temporal import STATE_SIG, filter_function, traces_function
+from neurogrs.layers_temporal import ForwardFilter, LeakyTraces
 from neurogrs.spec import Activation, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ModelSpec
 
 __all__ = ["NUMBA_GENERATOR_VERSION", "generate_module"]
@@ -269,6 +271,7 @@ def generate_module(spec: ModelSpec, model_hash: str) -> tuple[str, dict[str, np
 
     layers = spec.layers
     fused = set()
+    states: list[tuple[str, int]] = []  # (argument name, floats) per stateful layer
     for i, layer in enumerate(layers):
         if i in fused:
             continue
@@ -324,14 +327,33 @@ def generate_module(spec: ModelSpec, model_hash: str) -> tuple[str, dict[str, np
         elif isinstance(layer, (Flatten, Dropout)):
             calls.append(f"    # layer {i}: {type(layer).__name__}: nothing to do")
             continue
+        elif isinstance(layer, (LeakyTraces, ForwardFilter)):
+            if isinstance(layer, LeakyTraces):
+                funcs.append(traces_function(i, layer, int(np.prod(shape_in)),
+                                             _deco(STATE_SIG), arrays, consts))
+            else:
+                funcs.append(filter_function(i, layer, _deco(STATE_SIG), arrays, consts))
+            states.append((f"st{i}", 1 + layer.state_values(shape_in)))
+            calls.append(f"    layer{i}({cur}, {other}, st{i})")
+            cur, other = other, cur
+            continue
         else:  # pragma: no cover - ModelSpec refuses unknown layers
             raise ModelError(f"layer {i}: numba engine has no {type(layer).__name__}")
         calls.append(f"    layer{i}({cur}, {other})")
         cur, other = other, cur
 
     buf = max(int(np.prod(s)) for s in shapes)
-    n_out = spec.n_outputs
-    run = [
+    run = (_stateful_entry_points if states else _entry_points)(calls, cur, n, spec.n_outputs,
+                                                                 buf, states)
+    source = "\n".join([
+        _HEADER.format(version=NUMBA_GENERATOR_VERSION, hash=model_hash),
+        *consts, "", "", "\n\n".join(funcs), "", "\n".join(run)])
+    return source, arrays
+
+
+def _entry_points(calls, cur, n, n_out, buf, states) -> list[str]:
+    """run / predict_one(frame) / predict_many(frames) of a stateless model."""
+    return [
         _deco("void(float32[::1], float32[::1], float32[::1], float32[::1])"),
         "def run(frame, a, b, out):",
         *calls,
@@ -359,7 +381,43 @@ def generate_module(spec: ModelSpec, model_hash: str) -> tuple[str, dict[str, np
         "    return out",
         "",
     ]
-    source = "\n".join([
-        _HEADER.format(version=NUMBA_GENERATOR_VERSION, hash=model_hash),
-        *consts, "", "", "\n\n".join(funcs), "", "\n".join(run)])
-    return source, arrays
+
+
+def _stateful_entry_points(calls, cur, n, n_out, buf, states) -> list[str]:
+    """The same with the state vectors (one per stateful layer, in layer order) as extra
+    arguments: predict_one(frame, st..) advances the state by one frame, predict_many
+    (frames, st..) runs the frames as a sequence. Lengths are checked before any read."""
+    names = ", ".join(name for name, _ in states)
+    vec = ", ".join("float32[::1]" for _ in states)
+    checks = [f"    if {name}.shape[0] != {size}:\n        raise ValueError('state length')"
+              for name, size in states]
+    return [
+        _deco(f"void(float32[::1], float32[::1], float32[::1], float32[::1], {vec})"),
+        f"def run(frame, a, b, out, {names}):",
+        *calls,
+        f"    for o in range({n_out}):",
+        f"        out[o] = {cur}[o]",
+        "",
+        _deco(f"float32[::1](float32[::1], {vec})"),
+        f"def predict_one(frame, {names}):",
+        f"    if frame.shape[0] != {n}:",
+        "        raise ValueError('frame length')  # checked before anything is read",
+        *checks,
+        f"    mem = np.empty({n_out + 2 * buf}, np.float32)  # one allocation per call",
+        f"    out = mem[:{n_out}]",
+        f"    run(frame, mem[{n_out}:{n_out + buf}], mem[{n_out + buf}:], out, {names})",
+        "    return out",
+        "",
+        _deco(f"float32[:, ::1](float32[:, ::1], {vec})"),
+        f"def predict_many(frames, {names}):",
+        f"    if frames.shape[1] != {n}:",
+        "        raise ValueError('frame length')",
+        *checks,
+        f"    a = np.empty({buf}, np.float32)",
+        f"    b = np.empty({buf}, np.float32)",
+        f"    out = np.empty((frames.shape[0], {n_out}), np.float32)",
+        "    for f in range(frames.shape[0]):",
+        f"        run(frames[f], a, b, out[f], {names})",
+        "    return out",
+        "",
+    ]

@@ -35,7 +35,7 @@ from typing import Any, Callable
 from neurogrs.stream.transport import Endpoint
 
 __all__ = ["InputWatch", "RateLimitedLog", "DROPPED", "OVERSIZED", "PEER_LEFT", "MAX_HELD",
-           "held_limit", "describe"]
+           "held_limit", "describe", "report_input_event"]
 
 DROPPED = "dropped"  # a connecting socket's connection dropped for good; reconnected
 OVERSIZED = "oversized"  # a binding socket's connection dropped by libzmq (peer still there)
@@ -264,3 +264,16 @@ class InputWatch:
         self.monitor.close(linger=0)
         if self._peers is not None:
             self._peers.close()
+
+
+def report_input_event(what: str | None, metrics: Any, warn: "RateLimitedLog", address: str,
+                       receive_limit: int) -> None:
+    """Count and log what the frame socket's watch reports (DROPPED: reconnected after
+    libzmq gave up; OVERSIZED: a binding socket's connection dropped by libzmq while the
+    publisher was still there; PEER_LEFT: a publisher closed its connection)."""
+    if what in (DROPPED, OVERSIZED):
+        metrics.oversized_messages.value += 1
+    if what == DROPPED:
+        metrics.input_reconnects.value += 1
+    if what is not None:
+        warn(*describe(what, address, receive_limit))

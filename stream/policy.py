@@ -29,7 +29,7 @@ from neurogrs.errors import ConfigError
 from neurogrs.stream.protocol import SEQ_DECREASING, SEQ_DUPLICATE, STALE, TOO_MANY_SESSIONS
 
 __all__ = ["POLICIES", "LATEST", "ALL", "ANSWER", "Admission", "SessionTable", "is_stale",
-           "is_late", "conflate", "Conflator", "ClockOffset", "SKEW_TOLERANCE_NS",
+           "is_late", "conflate", "Conflator", "ClockOffset", "SessionClocks", "SKEW_TOLERANCE_NS",
            "CLOCKS", "CLOCK_AUTO", "CLOCK_SOURCE"]
 
 LATEST = "latest"  # when behind, answer only the newest frame of each session
@@ -90,6 +90,9 @@ class SessionTable:
 
     def __len__(self) -> int:
         return len(self._s)
+
+    def __contains__(self, session: str) -> bool:
+        return session in self._s
 
     def last_seq(self, session: str) -> int | None:
         st = self._s.get(session)
@@ -167,6 +170,7 @@ class Conflator:
     session (so a drain batch holds at most one frame per session, whatever its length).
 
     add(session, item) -> True when it superseded (conflated) an older frame of the session;
+    replace(session, item) -> the superseded item, or None;
     take(session) -> (item, skipped) | None: the session's newest frame, to answer now (at
         its end-of-stream or a restart, so a stream's frames are accounted for before it ends);
     flush() -> [(item, skipped)]: every pending newest frame, oldest first, to answer at the
@@ -176,9 +180,14 @@ class Conflator:
         self._pending: dict[str, list] = {}
 
     def add(self, session: str, item: Any) -> bool:
+        return self.replace(session, item) is not None
+
+    def replace(self, session: str, item: Any) -> Any:
+        """add(), returning the superseded item (None if there was none): a stateful model
+        still feeds it to the session's state (stream/session_state.py)."""
         before = self._pending.pop(session, None)  # re-inserted: dict order = newest arrival
         self._pending[session] = [item, 0 if before is None else before[1] + 1]
-        return before is not None
+        return None if before is None else before[0]
 
     def take(self, session: str) -> tuple[Any, int] | None:
         p = self._pending.pop(session, None)
@@ -251,3 +260,30 @@ class ClockOffset:
         it exceeds the tolerance (a skewed clock), else 0 (clocks in sync: no change)."""
         e = self.estimate
         return e if e is not None and abs(e) > tolerance_ns else 0
+
+
+class SessionClocks:
+    """A ClockOffset per session, at most `cap` of them (the oldest forgotten first)."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._c: dict[str, ClockOffset] = {}
+
+    def observe(self, session: str, t_src_ns: int, t_recv_ns: int) -> int | None:
+        """Feed one sample of `session`; its estimate when this sample changed it."""
+        clock = self._c.get(session)
+        if clock is None:
+            if len(self._c) >= self.cap:
+                self._c.pop(next(iter(self._c)))
+            clock = self._c[session] = ClockOffset()
+        before = clock.estimate
+        est = clock.observe(t_src_ns, t_recv_ns)
+        return est if est is not None and est != before else None
+
+    def correction(self, session: str) -> int:
+        """ClockOffset.correction() of `session` (0 when it has no estimate yet)."""
+        clock = self._c.get(session)
+        return 0 if clock is None else clock.correction()
+
+    def forget(self, session: str) -> None:
+        self._c.pop(session, None)

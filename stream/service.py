@@ -8,7 +8,9 @@ message is decoded (neurogrs.stream.protocol), then admitted or not by the pure 
 (neurogrs.stream.policy: deadline, sequence, conflation); this module does the I/O and the
 counting. Every frame is accounted for: answered, or counted in
 neurogrs_frames_dropped_total{reason} (stale, conflated, seq_gap, bad_input) and, except
-conflated and gaps, reported on ``error.<session>``. The service does not know which
+conflated and gaps, reported on ``error.<session>``. A stateful model (temporal context)
+gets one engine state per session (stream/session_state.py), fed every accepted frame in
+seq order, answered or not (stale, conflated). The service does not know which
 engine it runs, nor whether it is fast on read-only input (engines take the received
 buffer as it is: making it suit their compiled code is their business).
 """
@@ -25,9 +27,10 @@ import numpy as np
 from neurogrs.errors import EngineError
 from neurogrs.stream import policy
 from neurogrs.stream import protocol as P
-from neurogrs.stream.inputwatch import DROPPED, OVERSIZED, InputWatch, RateLimitedLog, describe
+from neurogrs.stream.inputwatch import InputWatch, RateLimitedLog, report_input_event
 from neurogrs.stream.metrics import ServiceMetrics
 from neurogrs.stream.policy import CLOCKS, POLICIES
+from neurogrs.stream.session_state import SessionStates
 from neurogrs.stream.service_config import (  # re-exported: part of this module's API
     FRAME_HEADER_SLACK, HARD_MAX_MESSAGE_BYTES, QUEUE_BYTES, ServiceSettings, receive_limit,
 )
@@ -68,7 +71,8 @@ class Service:
         self.endpoints: dict[str, str] = {}
         self._sessions = policy.SessionTable(config.max_sessions,
                                              int(round(config.session_idle_s * 1e9)))
-        self._clocks: dict[str, policy.ClockOffset] = {}  # per session: its clock's offset
+        self._clocks = policy.SessionClocks(2 * config.max_sessions)  # per session: offset
+        self._states = SessionStates.of(engine)  # per session, for a stateful model
         self._correct_clock = config.clock == policy.CLOCK_AUTO
         self._warn = RateLimitedLog(log)
         self._next_housekeeping = 0.0
@@ -157,8 +161,9 @@ class Service:
         decoded from the wire."""
         n = self.engine.n_inputs
         x = P.decode_frame(P.encode_frame("warmup", 0, np.zeros(n, np.float32), 0), n).data
+        warm = SessionStates.of(self.engine)  # a stateful model warms on a state of its own
         for _ in range(WARMUP_CALLS):
-            self.engine.predict(x)
+            self.engine.predict(x) if warm is None else warm.predict("warmup", x)
 
     def stop(self) -> None:
         """Ask the loop to finish the frame in hand and return (thread- and signal-safe)."""
@@ -231,11 +236,13 @@ class Service:
         self._watch.sweep()
         gone = self._sessions.expire(time.monotonic_ns())  # idle time: never the wall clock
         for name in gone:
-            self._clocks.pop(name, None)
+            self._clocks.forget(name)
         self._count_expired(len(gone))
 
     def _count_expired(self, n: int) -> None:
         if n:
+            if self._states is not None:  # forgotten sessions start afresh
+                self._states.keep_only(self._sessions.__contains__)
             self.metrics.sessions_expired.value += n
             self.metrics.sessions_active.set(len(self._sessions))
             self._warn(logging.INFO, "expired", f"{n} idle session(s) expired after "
@@ -243,13 +250,9 @@ class Service:
 
     def _count_input(self, what: str | None) -> None:
         """Count and log what the frame socket's watch reports (stream/inputwatch.py)."""
-        if what in (DROPPED, OVERSIZED):
-            self.metrics.oversized_messages.value += 1
-        if what == DROPPED:
-            self.metrics.input_reconnects.value += 1
-        if what is not None:
-            self._warn(*describe(what, self.endpoints.get("frames", self._watch.endpoint.address),
-                                 self._receive_limit))
+        report_input_event(what, self.metrics, self._warn,
+                           self.endpoints.get("frames", self._watch.endpoint.address),
+                           self._receive_limit)
 
     def _serve_all(self) -> None:
         """Answer every queued message in order (at most max_drain per wake-up)."""
@@ -288,8 +291,11 @@ class Service:
             if type(item) is _Accepted:
                 if item.restarted:  # the old run's newest frame is answered before the new run
                     self._answer_pending(conflator.take(item.frame.session))
-                if conflator.add(item.frame.session, item):
+                older = conflator.replace(item.frame.session, item)
+                if older is not None:
                     self._dropped[P.CONFLATED].inc()
+                    if self._states is not None:  # not answered, but part of the stream
+                        self._predict(older)
             elif item is not None:  # an end closes its stream where it stands in the queue
                 self._answer_pending(conflator.take(item.session))
                 self._forward_end(item)
@@ -306,16 +312,10 @@ class Service:
         """Feed a frame to its session's clock estimate: only the first frame of a drain
         that began with the service caught up (its queue found empty last time), so a
         backlog in the service's own queue does not read as a slow clock."""
-        clock = self._clocks.get(f.session)
-        if clock is None:
-            if len(self._clocks) >= 2 * self.config.max_sessions:  # bounded: oldest out
-                self._clocks.pop(next(iter(self._clocks)))
-            clock = self._clocks[f.session] = policy.ClockOffset()
-        before = clock.estimate
-        est = clock.observe(f.t_src_ns, t_recv)
-        if est is not None and est != before:
+        est = self._clocks.observe(f.session, f.t_src_ns, t_recv)
+        if est is not None:
             self.metrics.clock_offset_seconds.set(est / 1e9)
-            if clock.correction():
+            if self._clocks.correction(f.session):
                 self._warn(logging.WARNING, "skew",
                            f"session {f.session}: source clock {est / 1e6:+.1f} ms from the "
                            "service's" + (": deadlines judged on the service's clock"
@@ -380,9 +380,7 @@ class Service:
                                                   f"{(t_src - t_recv) / 1e6:.1f} ms in the future "
                                                   "(source clock ahead of the service's)")
         if self._correct_clock:
-            clock = self._clocks.get(frame.session)
-            if clock is not None:
-                t_src -= clock.correction()
+            t_src -= self._clocks.correction(frame.session)
         expired = self._sessions.expired
         verdict, lost, detail, new_session, restarted = self._sessions.admit(
             frame.session, frame.seq, t_src, t_recv, self._deadline_ns, frame.run,
@@ -402,6 +400,8 @@ class Service:
         if verdict == P.STALE:
             self._decode_seconds.observe(time.perf_counter() - t0)
             self._dropped[P.STALE].inc()
+            if self._states is not None:  # not answered, but part of the stream
+                self._predict(_Accepted(frame, t_recv, t_src, restarted))
             self._preds_out.send(P.encode_error(frame.session, frame.seq, P.STALE, detail))
         else:
             self._reject(P.BadMessage(verdict, detail, frame.session, frame.seq))
@@ -412,14 +412,23 @@ class Service:
         self.metrics.bad_input.labels(kind=exc.reason).inc()
         self._preds_out.send(P.encode_error(exc.session, exc.seq, exc.reason, exc.detail))
 
+    def _predict(self, item: _Accepted) -> "np.ndarray | None":
+        """The engine's answer, or None (engine error reported); advances a state."""
+        frame = item.frame
+        try:
+            if self._states is None:
+                return self.engine.predict(frame.data)
+            return self._states.predict(frame.session, frame.data, item.restarted)
+        except EngineError as exc:
+            self._reject(P.BadMessage(P.ENGINE_ERROR, str(exc), frame.session, frame.seq))
+            return None
+
     def _answer(self, item: _Accepted, skipped: int = 0) -> None:
         m = self.metrics
         frame, t_recv = item.frame, item.t_recv
         t0 = time.perf_counter()
-        try:
-            probs = self.engine.predict(frame.data)
-        except EngineError as exc:
-            self._reject(P.BadMessage(P.ENGINE_ERROR, str(exc), frame.session, frame.seq))
+        probs = self._predict(item)
+        if probs is None:
             return
         t1 = time.perf_counter()
         self._inference_seconds.observe(t1 - t0)
@@ -440,5 +449,7 @@ class Service:
         self._publish_seconds.observe(time.perf_counter() - t1)
 
     def _forward_end(self, end: P.EndOfStream) -> None:
+        if self._states is not None:  # the stream ended: a new one starts afresh
+            self._states.drop(end.session)
         self.metrics.end_of_stream.inc()
         self._preds_out.send(P.encode_end(end.session, end.seq, end.frames, end.t_src_ns, end.run))

@@ -229,6 +229,11 @@ def run_inference_bench(
             outs[k[0]] = eng.predict(f)
             k[0] += 1
 
+        if eng.stateful:  # temporal context: the frames are one stream, from a fresh state
+            def call(f, eng=eng, outs=outs, k=k, state=eng.new_state()):  # noqa: F811
+                outs[k[0]] = eng.predict(f, state)
+                k[0] += 1
+
         say(f"timing {label}: {s.frames} frames")
         ns = time_calls(call, frames, s.gap_ms / 1e3)
         note = f"binding: {eng.binding}, kernels: {eng.kernels}" if label == "c" else ""
@@ -245,7 +250,11 @@ def run_inference_bench(
         batch_ns.append(time.perf_counter_ns() - t0)
     batch_us = min(batch_ns) / 1e3 / s.frames
 
-    if s.peers:
+    if s.peers and spec.stateful:
+        for label in ("keras model(x)", "litert", "onnxruntime"):
+            rows.append(BenchRow(label, 0, None, None, None,
+                                 "skipped: stateful model (temporal context)"))
+    elif s.peers:
         say("building the Keras model (TensorFlow import takes a few seconds)")
         try:
             model = _keras_model(spec)

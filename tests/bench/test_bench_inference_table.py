@@ -33,3 +33,19 @@ def test_keras_row_note_does_not_claim_milliseconds():
     row = _bench_keras(lambda x, training: x * 2.0, xs, xs * 2.0)
     assert row.frames == 5 and row.max_abs_diff == 0.0
     assert "ms" not in row.note and "per call" not in row.note
+
+
+def test_stateful_model_is_timed_as_one_stream(tmp_path, monkeypatch):
+    """A temporal-context model: every engine decodes the frames as one stream from a fresh
+    state and matches forward() of the sequence; the peers (no state) are skipped."""
+    from neurogrs.bench.inference import InferenceBenchSettings, run_inference_bench
+    from neurogrs.bench.temporal_cost import variants
+
+    monkeypatch.setenv("NEUROGRS_CACHE", str(tmp_path))
+    spec = variants(12)["nn1 + traces m=3 + filter"]
+    result = run_inference_bench(spec, spec.content_hash(),
+                                 InferenceBenchSettings(frames=60, peers=True))
+    rows = {r["path"]: r for r in result["rows"]}
+    for path in ("numpy", "numba", "c"):
+        assert rows[path]["max_abs_diff"] <= 1e-5
+    assert rows["litert"]["note"] == "skipped: stateful model (temporal context)"

@@ -150,7 +150,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     # how the session was labelled, so that evaluate and listen can score the same labels
     spec = dataclasses.replace(result.spec, provenance={
         **result.spec.provenance, "session_options": label_options_from_args(args)})
-    out = save_artifact(spec, args.out, keras_save=result.keras_model.save)
+    keras = result.keras_model  # None for a temporal (stateful) model: no Keras twin
+    out = save_artifact(spec, args.out, keras_save=keras.save if keras is not None else None)
     if args.json:
         print(json.dumps({"artifact": str(out), **result.metrics}, indent=2))
     else:

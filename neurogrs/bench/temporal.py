@@ -35,7 +35,7 @@ __all__ = ["suite_sessions", "measure_suite", "measure_real", "tau_sweep", "main
 
 DEFAULT_MODELS = ("nn1", "nn1_traces", "nn1_filter", "nn1_traces_filter",
                   "nn2", "nn2_traces", "nn2_filter", "nn2_traces_filter")
-TAU_SETS = ((3.0,), (10.0,), (30.0,), (100.0,), (2.0, 5.0, 10.0), (3.0, 10.0, 30.0),
+TAU_SETS = ((), (3.0,), (10.0,), (30.0,), (100.0,), (2.0, 5.0, 10.0), (3.0, 10.0, 30.0),
             (10.0, 30.0, 100.0))
 REAL = Path(__file__).resolve().parents[2].parent / "shared/data/nelpy_linear_track/nelpy_linear_track.npz"
 
@@ -102,16 +102,19 @@ def measure_real(models, epochs: int, seed: int = 0, blocks: int = 5,
     return rows
 
 
-def tau_sweep(tau_sets, epochs: int, seed: int = 0, n_frames: int = 3000) -> list[dict]:
-    """nn1_traces with each set of time constants: session-1 validation balanced accuracy."""
+def tau_sweep(tau_sets, epochs: int, seeds=(0,), n_frames: int = 3000) -> list[dict]:
+    """nn1_traces with each set of time constants (empty: plain nn1): session-1 validation
+    balanced accuracy per mouse, averaged over `seeds`."""
     from neurogrs.zoo import FRAMEWISE
 
     suite = suite_sessions(n_frames)
     rows = []
     for taus in tau_sets:
-        bp = (("traces", tuple(taus)),) + FRAMEWISE["nn1"]
-        vals = {mouse: _train(s[0], "nn1_traces", epochs, seed, blueprint=bp)
-                .metrics["val"]["balanced_accuracy"] for mouse, s in suite.items()}
+        bp = ((("traces", tuple(taus)),) if taus else ()) + FRAMEWISE["nn1"]
+        vals = {mouse: float(np.mean([
+            _train(s[0], "nn1_traces" if taus else "nn1", epochs, seed, blueprint=bp)
+            .metrics["val"]["balanced_accuracy"] for seed in seeds]))
+            for mouse, s in suite.items()}
         rows.append({"taus": list(taus), **vals, "mean": float(np.mean(list(vals.values())))})
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
@@ -145,7 +148,7 @@ def _tau_table(rows: list[dict]) -> str:
     lines = ["| taus (frames) | " + " | ".join(f"{m} S1 val" for m in mice) + " | mean |",
              "|---|" + "---|" * (len(mice) + 1)]
     for r in rows:
-        lines.append(f"| {', '.join(f'{t:g}' for t in r['taus'])} | "
+        lines.append(f"| {', '.join(f'{t:g}' for t in r['taus']) or 'none (nn1)'} | "
                      + " | ".join(f"{r[m]:.3f}" for m in mice) + f" | {r['mean']:.3f} |")
     return "\n".join(lines)
 
@@ -157,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated zoo names (default: nn1/nn2 and their temporal variants)")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, default=2, help="--taus: seeds averaged (0..N-1)")
     p.add_argument("--blocks", type=int, default=5, help="real session: split chunks")
     p.add_argument("--only", choices=("suite", "real"), help="run one of the two settings")
     p.add_argument("--taus", action="store_true",
@@ -165,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if args.taus:
-        print(_tau_table(tau_sweep(TAU_SETS, args.epochs, args.seed)))
+        print(_tau_table(tau_sweep(TAU_SETS, args.epochs, range(args.seeds))))
         return 0
     if args.only in (None, "suite"):
         print(f"## simulated suite: train S1, decode S2/S3 ({args.epochs} epochs, "

@@ -60,7 +60,7 @@ FRAMEWISE: dict[str, Blueprint] = {
 
 # Trace time constants in frames (10 Hz): chosen on the simulated suite's session-1
 # validation parts (docs/temporal.md, `python -m neurogrs.bench.temporal --taus`).
-TRACE_TAUS: tuple[float, ...] = (3.0, 10.0, 30.0)
+TRACE_TAUS: tuple[float, ...] = (10.0,)
 
 
 def _temporal(bp: Blueprint, traces: bool, filt: bool) -> Blueprint:

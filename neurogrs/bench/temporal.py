@@ -14,12 +14,13 @@ Two honest settings (docs/temporal.md has the tables this prints):
 validation part of each mouse's session 1 only (never a test part, never the real
 session): that is how `neurogrs.zoo.TRACE_TAUS` was chosen.
 
-Every number is balanced accuracy of a model trained once per cell (seed `--seed`, few
-epochs if asked): single 300-frame test blocks scatter by several points.
+Every number is balanced accuracy; each cell is trained with seeds 0..`--seeds`-1 and the
+summary tables average them (single 300-frame test blocks scatter by several points).
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -62,39 +63,40 @@ def _train(session: Session, model: str, epochs: int, seed: int, blocks: int = 1
         return train(session, config, progress=False, blueprint=blueprint)
 
 
-def measure_suite(models, epochs: int, seed: int = 0, n_frames: int = 3000) -> list[dict]:
-    """One row per (model, mouse): session-1 val/test and sessions 2/3 balanced accuracy."""
+def measure_suite(models, epochs: int, seeds=(0,), n_frames: int = 3000) -> list[dict]:
+    """One row per (seed, model, mouse): session-1 val/test and sessions 2/3 balanced
+    accuracy."""
     from neurogrs.evaluate import evaluate_spec
 
     rows = []
-    for mouse, sessions in suite_sessions(n_frames).items():
-        for model in models:
-            t0 = time.perf_counter()
-            result = _train(sessions[0], model, epochs, seed)
-            row = {"model": model, "mouse": mouse,
-                   "s1_val": result.metrics["val"]["balanced_accuracy"],
-                   "s1_test": result.metrics["test"]["balanced_accuracy"]}
-            for k, other in enumerate(sessions[1:], start=2):
-                m = evaluate_spec(result.spec, other, None, None)
-                row[f"s{k}"] = m["balanced_accuracy"]
-                row[f"s{k}_baseline_acc"] = m["baseline_accuracy"]
-            row["seconds"] = round(time.perf_counter() - t0, 1)
-            rows.append(row)
-            print(json.dumps(row), file=sys.stderr, flush=True)
+    suite = suite_sessions(n_frames)
+    for seed, (mouse, sessions), model in itertools.product(seeds, suite.items(), models):
+        t0 = time.perf_counter()
+        result = _train(sessions[0], model, epochs, seed)
+        row = {"seed": seed, "model": model, "mouse": mouse,
+               "s1_val": result.metrics["val"]["balanced_accuracy"],
+               "s1_test": result.metrics["test"]["balanced_accuracy"]}
+        for k, other in enumerate(sessions[1:], start=2):
+            m = evaluate_spec(result.spec, other, None, None)
+            row[f"s{k}"] = m["balanced_accuracy"]
+            row[f"s{k}_baseline_acc"] = m["baseline_accuracy"]
+        row["seconds"] = round(time.perf_counter() - t0, 1)
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
     return rows
 
 
-def measure_real(models, epochs: int, seed: int = 0, blocks: int = 5,
+def measure_real(models, epochs: int, seeds=(0,), blocks: int = 5,
                  path: Path = REAL) -> list[dict]:
-    """One row per model on the real session: val and test balanced accuracy."""
+    """One row per (seed, model) on the real session: val and test balanced accuracy."""
     from neurogrs.formats import load_session
 
     session = load_session(path)
     rows = []
-    for model in models:
+    for seed, model in itertools.product(seeds, models):
         t0 = time.perf_counter()
         m = _train(session, model, epochs, seed, blocks=blocks).metrics
-        rows.append({"model": model, "val": m["val"]["balanced_accuracy"],
+        rows.append({"seed": seed, "model": model, "val": m["val"]["balanced_accuracy"],
                      "test": m["test"]["balanced_accuracy"], "test_acc": m["test"]["accuracy"],
                      "test_baseline_acc": m["test"]["baseline_accuracy"],
                      "seconds": round(time.perf_counter() - t0, 1)})
@@ -121,25 +123,39 @@ def tau_sweep(tau_sets, epochs: int, seeds=(0,), n_frames: int = 3000) -> list[d
 
 
 def _suite_table(rows: list[dict]) -> str:
-    lines = ["| model | mouse | S1 val | S1 test | S2 | S3 | mean S2+S3 |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| seed | model | mouse | S1 val | S1 test | S2 | S3 | mean S2+S3 |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['mouse']} | {r['s1_val']:.3f} | {r['s1_test']:.3f} "
+        lines.append(f"| {r['seed']} | {r['model']} | {r['mouse']} | {r['s1_val']:.3f} "
+                     f"| {r['s1_test']:.3f} "
                      f"| {r['s2']:.3f} | {r['s3']:.3f} | {(r['s2'] + r['s3']) / 2:.3f} |")
-    lines += ["", "| model | mean S1 test | mean S2+S3 (6 decoded sessions) |", "|---|---|---|"]
-    for model in dict.fromkeys(r["model"] for r in rows):
+    lines += ["", "Means over mice and seeds:", "",
+              "| model | S1 val | S1 test | S2+S3 (decoded sessions) | vs nn1 |",
+              "|---|---|---|---|---|"]
+    cross = {m: np.mean([[r["s2"], r["s3"]] for r in rows if r["model"] == m])
+             for m in dict.fromkeys(r["model"] for r in rows)}
+    for model, value in cross.items():
         mine = [r for r in rows if r["model"] == model]
-        cross = np.mean([[r["s2"], r["s3"]] for r in mine])
-        lines.append(f"| {model} | {np.mean([r['s1_test'] for r in mine]):.3f} | {cross:.3f} |")
+        delta = f"{value - cross['nn1']:+.3f}" if "nn1" in cross else ""
+        lines.append(f"| {model} | {np.mean([r['s1_val'] for r in mine]):.3f} "
+                     f"| {np.mean([r['s1_test'] for r in mine]):.3f} | {value:.3f} | {delta} |")
     return "\n".join(lines)
 
 
 def _real_table(rows: list[dict]) -> str:
-    lines = ["| model | val balanced | test balanced | test acc | test best constant |",
-             "|---|---|---|---|---|"]
+    lines = ["| seed | model | val balanced | test balanced | test acc | test best constant |",
+             "|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['val']:.3f} | {r['test']:.3f} | {r['test_acc']:.3f} "
-                     f"| {r['test_baseline_acc']:.3f} |")
+        lines.append(f"| {r['seed']} | {r['model']} | {r['val']:.3f} | {r['test']:.3f} "
+                     f"| {r['test_acc']:.3f} | {r['test_baseline_acc']:.3f} |")
+    test = {m: np.mean([r["test"] for r in rows if r["model"] == m])
+            for m in dict.fromkeys(r["model"] for r in rows)}
+    lines += ["", "Means over seeds:", "", "| model | val balanced | test balanced | vs nn1 |",
+              "|---|---|---|---|"]
+    for model, value in test.items():
+        val = np.mean([r["val"] for r in rows if r["model"] == model])
+        delta = f"{value - test['nn1']:+.3f}" if "nn1" in test else ""
+        lines.append(f"| {model} | {val:.3f} | {value:.3f} | {delta} |")
     return "\n".join(lines)
 
 
@@ -159,8 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", default=",".join(DEFAULT_MODELS),
                    help="comma-separated zoo names (default: nn1/nn2 and their temporal variants)")
     p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--seeds", type=int, default=2, help="--taus: seeds averaged (0..N-1)")
+    p.add_argument("--seeds", type=int, default=2, help="train with seeds 0..N-1 (default 2)")
     p.add_argument("--blocks", type=int, default=5, help="real session: split chunks")
     p.add_argument("--only", choices=("suite", "real"), help="run one of the two settings")
     p.add_argument("--taus", action="store_true",
@@ -174,11 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "suite"):
         print(f"## simulated suite: train S1, decode S2/S3 ({args.epochs} epochs, "
               f"balanced accuracy)\n")
-        print(_suite_table(measure_suite(models, args.epochs, args.seed)))
+        print(_suite_table(measure_suite(models, args.epochs, range(args.seeds))))
     if args.only in (None, "real"):
         print(f"\n## real session, blocked split over {args.blocks} chunks "
               f"({args.epochs} epochs, balanced accuracy)\n")
-        print(_real_table(measure_real(models, args.epochs, args.seed, args.blocks,
+        print(_real_table(measure_real(models, args.epochs, range(args.seeds), args.blocks,
                                        Path(args.real_path))))
     return 0
 

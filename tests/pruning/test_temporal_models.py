@@ -170,3 +170,37 @@ def test_grs_and_tq_on_a_tiny_temporal_model(trained_temporal, small_session, tm
     assert np.array_equal(forward(back, frames[:200]), forward(pruned, frames[:200]))
     final = tq(pruned, data, s).spec
     assert final.stateful and final.structure() == pruned.structure()
+
+
+# ------------------------------------------------------------------ CLI
+def test_cli_train_and_evaluate_a_temporal_model(tmp_path, capsys):
+    """`neurogrs train --model nn1_traces_filter`: the artifact holds the whole stateful
+    spec (traces at TRACE_TAUS, the filter fitted from the training part's labels) and its
+    recorded metrics are the causal ones."""
+    import json
+
+    from neurogrs.cli import main
+    from neurogrs.formats import save_session
+    from neurogrs.layers_temporal import decays_from_taus
+    from neurogrs.simulate import simulate_session
+    from neurogrs.splits import SplitSettings, make_split
+
+    session = simulate_session(n_neurons=30, n_frames=800, seed=1)
+    path = save_session(session, tmp_path / "s.npz")
+    out = tmp_path / "art"
+    assert main(["train", str(path), "--model", "nn1_traces_filter", "--out", str(out),
+                 "--epochs", "3", "--blocks", "2", "--quiet"]) == 0
+    art = load_artifact(out)
+    spec = art.spec
+    assert not (out / "model.keras").exists()
+    assert np.array_equal(spec.layers[0].decays, decays_from_taus(TRACE_TAUS))
+    split = make_split(session.labels, SplitSettings(blocks=2), np.random.default_rng(0))
+    want = fit_filter(session.labels, split.train, 2, session.labels[split.balanced])
+    assert np.array_equal(spec.layers[-1].transition, want.transition)
+    assert np.array_equal(spec.layers[-1].prior, want.prior)
+    majority = int(np.bincount(session.labels[split.train]).argmax())
+    assert art.doc["metrics"]["test"] == evaluate_spec(spec, session, split.test, majority)
+    capsys.readouterr()
+    assert main(["evaluate", str(out), str(path), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m["confusion"] == evaluate_spec(spec, session, None, None)["confusion"]

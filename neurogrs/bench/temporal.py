@@ -10,7 +10,8 @@ Two honest settings (docs/temporal.md has the tables this prints):
   split over `--blocks` chunks (in each chunk the first 80% trains, the last 10% tests;
   one chunk would test on rest only), test part scored causally.
 
-`--taus` instead sweeps the trace time constants of `nn1_traces` and reports the
+`--c-cost` instead times each model's frame-wise core in C at 273 neurons (a proxy until
+the C engine runs the stateful layers). `--taus` instead sweeps the trace time constants of `nn1_traces` and reports the
 validation part of each mouse's session 1 only (never a test part, never the real
 session): that is how `neurogrs.zoo.TRACE_TAUS` was chosen.
 
@@ -122,6 +123,46 @@ def tau_sweep(tau_sets, epochs: int, seeds=(0,), n_frames: int = 3000) -> list[d
     return rows
 
 
+def core_c_cost(models, n_neurons: int = 273, frames: int = 3000, rounds: int = 5) -> list[dict]:
+    """Per-frame time inside C (median of `frames`, best of `rounds`) of each model's core:
+    the frame-wise network at the width the traces give it (n * (1 + m) inputs), with
+    random weights. A proxy until the C engine runs the stateful layers themselves; what
+    the stateful layers add is counted in FLOPs (`spec.count_flops()` includes them)."""
+    import tempfile
+
+    from neurogrs.inference.c_engine import CEngine
+    from neurogrs.layers import is_stateful
+    from neurogrs.zoo import ZOO, init_spec, spec_from_blueprint
+
+    rng = np.random.default_rng(0)
+    rows = []
+    with tempfile.TemporaryDirectory() as cache, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for model in models:
+            spec = init_spec(model, n_neurons, rng, random_bias=True)
+            width = int(np.prod(spec.shapes()[1 if is_stateful(spec.layers[0]) else 0]))
+            core_bp = tuple(d for d in ZOO[model] if d[0] not in ("traces", "filter"))
+            if core_bp[0][0] == "conv":  # CNN cores keep their n x n grid: not proxied
+                continue
+            core = spec_from_blueprint(core_bp, width, rng, random_bias=True)
+            eng = CEngine(core, core.content_hash(), sparse="dense", cache_dir=cache)
+            x = rng.normal(size=(frames, width)).astype(np.float32)
+            us = min(float(np.median(eng.bench_in_c(x))) / 1e3 for _ in range(rounds))
+            rows.append({"model": model, "core_inputs": width, "core_c_us": us,
+                         "flops": spec.count_flops(), "core_flops": core.count_flops()})
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows
+
+
+def _cost_table(rows: list[dict]) -> str:
+    lines = ["| model | core inputs | core per frame in C (µs) | FLOPs (with stateful layers) "
+             "| core FLOPs |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['core_inputs']} | {r['core_c_us']:.2f} "
+                     f"| {r['flops']:,} | {r['core_flops']:,} |")
+    return "\n".join(lines)
+
+
 def _suite_table(rows: list[dict]) -> str:
     lines = ["| seed | model | mouse | S1 val | S1 test | S2 | S3 | mean S2+S3 |",
              "|---|---|---|---|---|---|---|---|"]
@@ -178,11 +219,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=2, help="train with seeds 0..N-1 (default 2)")
     p.add_argument("--blocks", type=int, default=5, help="real session: split chunks")
     p.add_argument("--only", choices=("suite", "real"), help="run one of the two settings")
+    p.add_argument("--c-cost", action="store_true",
+                   help="instead: per-frame C time of each model's core at 273 neurons")
     p.add_argument("--taus", action="store_true",
                    help="sweep nn1_traces time constants on session-1 validation parts instead")
     p.add_argument("--real-path", default=str(REAL))
     args = p.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if args.c_cost:
+        print(_cost_table(core_c_cost(models)))
+        return 0
     if args.taus:
         print(_tau_table(tau_sweep(TAU_SETS, args.epochs, range(args.seeds))))
         return 0

@@ -31,7 +31,7 @@ from neurogrs.spec import (
     Preprocessing,
 )
 
-__all__ = ["ZOO", "TRACE_TAUS", "TEMPORAL", "blueprint", "is_cnn", "init_spec",
+__all__ = ["ZOO", "FRAMEWISE", "TRACE_TAUS", "TEMPORAL", "blueprint", "is_cnn", "init_spec",
            "spec_from_blueprint"]
 
 Blueprint = tuple[tuple[Any, ...], ...]

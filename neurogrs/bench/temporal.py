@@ -127,7 +127,8 @@ def core_c_cost(models, n_neurons: int = 273, frames: int = 3000, rounds: int = 
     """Per-frame time inside C (median of `frames`, best of `rounds`) of each model's core:
     the frame-wise network at the width the traces give it (n * (1 + m) inputs), with
     random weights. A proxy until the C engine runs the stateful layers themselves; what
-    the stateful layers add is counted in FLOPs (`spec.count_flops()` includes them)."""
+    the stateful layers add is counted in FLOPs (`spec.count_flops()` includes them).
+    Frame-wise CNNs are timed as they are; CNN cores behind traces are skipped."""
     import tempfile
 
     from neurogrs.inference.c_engine import CEngine
@@ -140,13 +141,18 @@ def core_c_cost(models, n_neurons: int = 273, frames: int = 3000, rounds: int = 
         warnings.simplefilter("ignore")
         for model in models:
             spec = init_spec(model, n_neurons, rng, random_bias=True)
-            width = int(np.prod(spec.shapes()[1 if is_stateful(spec.layers[0]) else 0]))
+            traces = is_stateful(spec.layers[0])
+            width = int(np.prod(spec.shapes()[1 if traces else 0]))
             core_bp = tuple(d for d in ZOO[model] if d[0] not in ("traces", "filter"))
-            if core_bp[0][0] == "conv":  # CNN cores keep their n x n grid: not proxied
+            if core_bp[0][0] == "conv" and traces:  # a CNN core on [n, n, 1+m]: no proxy
                 continue
-            core = spec_from_blueprint(core_bp, width, rng, random_bias=True)
+            if core_bp[0][0] == "conv":  # frame-wise CNN: itself, on its n x n grid
+                core = spec_from_blueprint(core_bp, n_neurons, rng, random_bias=True)
+                width = n_neurons
+            else:
+                core = spec_from_blueprint(core_bp, width, rng, random_bias=True)
             eng = CEngine(core, core.content_hash(), sparse="dense", cache_dir=cache)
-            x = rng.normal(size=(frames, width)).astype(np.float32)
+            x = rng.normal(size=(frames, core.n_inputs)).astype(np.float32)
             us = min(float(np.median(eng.bench_in_c(x))) / 1e3 for _ in range(rounds))
             rows.append({"model": model, "core_inputs": width, "core_c_us": us,
                          "flops": spec.count_flops(), "core_flops": core.count_flops()})

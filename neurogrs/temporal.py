@@ -113,13 +113,20 @@ def fit_filter(labels: np.ndarray, train_index: np.ndarray, n_classes: int,
     """
     y = np.asarray(labels)
     idx = np.sort(np.asarray(train_index, dtype=np.int64))
+    prior_labels = np.asarray(prior_labels)
     if idx.size < 2:
         raise ModelError("fitting a forward filter needs a training part of at least 2 frames")
+    if idx[0] < 0 or idx[-1] >= y.size:
+        raise ModelError(f"training index must lie in [0, {y.size}) (the labels' frames), got "
+                         f"{idx[0]}..{idx[-1]}")
+    for name, lab in (("labels", y[idx]), ("prior_labels", prior_labels)):
+        if lab.size and (lab.min() < 0 or lab.max() >= n_classes):
+            raise ModelError(f"{name} must lie in [0, {n_classes}), got {lab.min()}..{lab.max()}")
     consecutive = np.flatnonzero(np.diff(idx) == 1)
     counts = np.ones((n_classes, n_classes), np.float64)
     np.add.at(counts, (y[idx[consecutive]], y[idx[consecutive] + 1]), 1.0)
     trans = counts / counts.sum(axis=1, keepdims=True)
-    freq = np.bincount(np.asarray(prior_labels), minlength=n_classes)[:n_classes] + 1.0
+    freq = np.bincount(prior_labels, minlength=n_classes) + 1.0
     return ForwardFilter(trans.astype(np.float32), (freq / freq.sum()).astype(np.float32))
 
 

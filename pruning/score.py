@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from neurogrs.errors import SessionError
 from neurogrs.evaluate import metrics_from_confusion
 from neurogrs.pruning.data import PruneData
 from neurogrs.pruning.surgery import Masks
@@ -54,6 +55,9 @@ class RemovalScorer:
     @classmethod
     def for_spec(cls, spec: ModelSpec, data: PruneData, metric: str) -> "RemovalScorer":
         if spec.stateful:
+            if data.features is None:
+                raise SessionError("this PruneData was prepared for a frame-wise model; "
+                                   "prepare it with the stateful spec to score one")
             end = int(data.val_index.max()) + 1
             return cls(data, metric, data.features[:end], data.val_index)
         return cls(data, metric, spec.preprocessing.apply(data.val_frames))

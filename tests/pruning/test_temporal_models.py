@@ -63,6 +63,29 @@ def test_fit_filter_counts_only_transitions_inside_the_training_part():
     assert np.allclose(f.prior, [0.5, 0.5])
 
 
+@pytest.mark.parametrize("labels, index, prior, match", [
+    ([0, 1, 0, 1], [0, 1, 2, 9], [0, 1], r"training index must lie in \[0, 4\)"),
+    ([0, 1, 2, 1], [0, 1, 2, 3], [0, 1], r"labels must lie in \[0, 2\), got 0..2"),
+    ([0, 1, 0, 1], [0, 1, 2, 3], [0, 5], r"prior_labels must lie in \[0, 2\)"),
+    ([0, 1, 0, 1], [2], [0, 1], "at least 2 frames"),
+])
+def test_fit_filter_bad_input_names_the_problem(labels, index, prior, match):
+    with pytest.raises(ModelError, match=match):
+        fit_filter(np.array(labels), np.array(index), 2, np.array(prior))
+
+
+def test_stateful_scoring_needs_data_prepared_for_it(trained_temporal, small_data):
+    from neurogrs.errors import SessionError
+    from neurogrs.pruning.score import RemovalScorer
+
+    spec, _ = trained_temporal
+    _, framewise_data = small_data
+    with pytest.raises(SessionError, match="prepared for a frame-wise model"):
+        decision_metric(spec, framewise_data, "balanced_accuracy")
+    with pytest.raises(SessionError, match="prepared for a frame-wise model"):
+        RemovalScorer.for_spec(spec, framewise_data, "balanced_accuracy")
+
+
 def test_filter_streams_equals_the_layer_per_stream():
     rng = np.random.default_rng(1)
     f = fit_filter(rng.integers(0, 3, 200), np.arange(200), 3, rng.integers(0, 3, 50))

@@ -227,3 +227,15 @@ def test_cli_train_and_evaluate_a_temporal_model(tmp_path, capsys):
     assert main(["evaluate", str(out), str(path), "--json"]) == 0
     m = json.loads(capsys.readouterr().out)
     assert m["confusion"] == evaluate_spec(spec, session, None, None)["confusion"]
+
+
+@pytest.mark.parametrize("name", ["nn1_filter", "nn2_traces"])
+def test_to_keras_refuses_stateful_specs(name):
+    """Before: the ForwardFilter was silently dropped (another function), traces gave a
+    cryptic weight-shape error."""
+    from neurogrs.pruning.keras_adapter import to_keras
+
+    spec = init_spec(name, 12, np.random.default_rng(0))
+    with pytest.raises(ModelError, match=r"stateful layers have no Keras equivalent.*layer \d+ "
+                                         r"\((ForwardFilter|LeakyTraces)\)"):
+        to_keras(spec)

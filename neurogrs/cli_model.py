@@ -23,7 +23,7 @@ def _add_session_options(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from neurogrs.zoo import ZOO
+    from neurogrs.zoo import FRAMEWISE
 
     p = sub.add_parser(
         "train",
@@ -31,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Split the session D_S:D_V:D_E = 8:1:1 (blocked in time by default), balance the "
             "training part by undersampling, train a zoo model or a .keras candidate, and "
-            "write an artifact directory (model.json, weights.npz, model.keras). Prints "
+            "write an artifact directory (model.json, weights.npz, model.keras; no "
+            "model.keras for a temporal model). Prints "
             "accuracy on D_V and D_E beside balanced accuracy and the baseline (the best "
             "constant predictor on each part; the training part's majority class beside it), "
             "parameters and FLOPs."
@@ -39,7 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("session", help="session file (.npz, TRACES_*.csv, speed-only .npz)")
     p.add_argument("--model", default="nn1",
-                   help=f"zoo model ({', '.join(ZOO)}) or a .keras Sequential (default nn1)")
+                   help=f"zoo model ({', '.join(FRAMEWISE)}; temporal context, causal: "
+                        "MODEL_traces, MODEL_filter, MODEL_traces_filter, e.g. nn2_traces, "
+                        "docs/temporal.md) or a .keras Sequential (default nn1)")
     p.add_argument("--out", required=True, help="artifact directory to write")
     p.add_argument("--epochs", type=int, default=150, help="training epochs (default 150)")
     p.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
@@ -201,7 +204,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     # how the session was labelled, so that evaluate and listen can score the same labels
     spec = dataclasses.replace(result.spec, metrics=metrics, provenance={
         **result.spec.provenance, "session_options": label_options_from_args(args)})
-    out = save_artifact(spec, args.out, keras_save=result.keras_model.save)
+    keras = result.keras_model  # None for a temporal (stateful) model: no Keras twin
+    out = save_artifact(spec, args.out, keras_save=keras.save if keras is not None else None)
     if args.json:
         print(json.dumps({"artifact": str(out), **metrics}, indent=2))
     else:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from neurogrs.session import Session
-from neurogrs.spec import ModelSpec, forward
+from neurogrs.spec import ModelSpec
+from neurogrs.temporal import session_probabilities
 
 __all__ = ["classification_metrics", "metrics_from_confusion", "evaluate_spec",
            "format_metrics"]
@@ -90,8 +91,12 @@ def format_metrics(name: str, m: dict) -> str:
 
 def evaluate_spec(spec: ModelSpec, session: Session, index: np.ndarray | None,
                   majority_class: int | None) -> dict:
-    """Metrics of the exported spec (numpy forward: what the engines compute)."""
+    """Metrics of the exported spec (numpy forward: what the engines compute).
+
+    A stateful (temporal) spec runs the session in time order from a fresh state and is
+    scored on the frames `index` (causal: each output saw only past and present frames).
+    """
     idx = np.arange(session.n_frames) if index is None else index
-    probs = forward(spec, session.traces[idx])
+    probs = session_probabilities(spec, session.traces, idx)
     pred = probs.argmax(axis=1)
     return classification_metrics(session.labels[idx], pred, majority_class, spec.n_outputs)

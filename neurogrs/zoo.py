@@ -1,9 +1,16 @@
-"""The model zoo: the paper's four initial models for any number of neurons (§1).
+"""The model zoo: the paper's four initial models for any number of neurons (§1), and
+their temporal-context variants (docs/temporal.md).
 
 A blueprint is a tuple of layer descriptions, independent of any framework, and only this
 module reads it: `init_spec` builds a randomly initialised `ModelSpec` with numpy alone
 (glorot-uniform kernels, zero biases). Training starts from it (`neurogrs.pruning.train`),
 and engine and codegen tests use it without TensorFlow.
+
+Temporal variants (causal: past and present frames only) wrap a frame-wise model:
+`<model>_traces` puts LeakyTraces at `TRACE_TAUS` in front (per neuron, or per pixel as
+extra image channels for CNNs), `<model>_filter` appends a ForwardFilter after the
+softmax, `<model>_traces_filter` both. A freshly initialised ForwardFilter holds a
+placeholder (sticky transitions, uniform prior); training fits it from the labels.
 """
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from neurogrs.errors import ConfigError
+from neurogrs.layers_temporal import ForwardFilter, LeakyTraces, decays_from_taus
 from neurogrs.rearrange import grid_side, rearrangement_index
 from neurogrs.spec import (
     Conv2D,
@@ -23,13 +31,15 @@ from neurogrs.spec import (
     Preprocessing,
 )
 
-__all__ = ["ZOO", "blueprint", "is_cnn", "init_spec", "spec_from_blueprint"]
+__all__ = ["ZOO", "FRAMEWISE", "TRACE_TAUS", "TEMPORAL", "blueprint", "is_cnn", "init_spec",
+           "spec_from_blueprint"]
 
 Blueprint = tuple[tuple[Any, ...], ...]
 
 # ("dense", units, activation) | ("conv", filters, (kh, kw), activation)
 # ("maxpool", (ph, pw)) | ("dropout", rate) | ("flatten",)
-ZOO: dict[str, Blueprint] = {
+# ("traces", taus in frames) | ("filter",)   (stateful: docs/temporal.md)
+FRAMEWISE: dict[str, Blueprint] = {
     "nn1": (
         ("dense", 32, "relu"), ("dense", 16, "relu"), ("dense", 8, "relu"),
         ("dropout", 0.5), ("dense", 2, "softmax"),
@@ -48,13 +58,31 @@ ZOO: dict[str, Blueprint] = {
     ),
 }
 
+# Trace time constants in frames (10 Hz): chosen on the simulated suite's session-1
+# validation parts (docs/temporal.md, `python -m neurogrs.bench.temporal --taus`).
+TRACE_TAUS: tuple[float, ...] = (10.0,)
+
+
+def _temporal(bp: Blueprint, traces: bool, filt: bool) -> Blueprint:
+    return ((("traces", TRACE_TAUS),) if traces else ()) + bp + ((("filter",),) if filt else ())
+
+
+TEMPORAL: dict[str, Blueprint] = {
+    f"{name}{suffix}": _temporal(bp, "traces" in suffix, "filter" in suffix)
+    for name, bp in FRAMEWISE.items()
+    for suffix in ("_traces", "_filter", "_traces_filter")
+}
+
+ZOO: dict[str, Blueprint] = {**FRAMEWISE, **TEMPORAL}
+
 
 def blueprint(name: str, n_classes: int = 2) -> Blueprint:
     if name not in ZOO:
         raise ConfigError(f"unknown model {name!r}: choose one of {sorted(ZOO)} or a .keras file")
     bp = ZOO[name]
-    if n_classes != 2:  # widen the output layer for multi-class labels
-        bp = bp[:-1] + (("dense", n_classes, "softmax"),)
+    if n_classes != 2:  # widen the output layer (the last dense) for multi-class labels
+        last = max(i for i, layer in enumerate(bp) if layer[0] == "dense")
+        bp = bp[:last] + (("dense", n_classes, "softmax"),) + bp[last + 1:]
     return bp
 
 
@@ -65,6 +93,13 @@ def is_cnn(bp: Blueprint) -> bool:
 def _glorot(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int) -> np.ndarray:
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, size=shape).astype(np.float32)
+
+
+def _placeholder_filter(k: int) -> ForwardFilter:
+    """Sticky transitions (stay 0.9), uniform prior: valid until training fits it."""
+    trans = np.full((k, k), 0.1 / (k - 1), np.float32)
+    np.fill_diagonal(trans, 0.9)
+    return ForwardFilter(trans, np.full(k, 1.0 / k, np.float32))
 
 
 def spec_from_blueprint(
@@ -110,9 +145,14 @@ def spec_from_blueprint(
         elif kind == "flatten":
             layers.append(Flatten())
             shape = (int(np.prod(shape)),)
+        elif kind == "traces":
+            layers.append(LeakyTraces(decays_from_taus(desc[1])))
+            shape = (*shape[:-1], shape[-1] * (1 + len(desc[1])))
+        elif kind == "filter":
+            layers.append(_placeholder_filter(shape[-1]))
         else:
             raise ConfigError(f"unknown blueprint layer {kind!r}")
-    n_out = layers[-1].units if isinstance(layers[-1], Dense) else shape[-1]
+    n_out = shape[-1]
     labels = label_names or tuple(str(i) for i in range(n_out))
     return ModelSpec(pre, tuple(layers), labels, name=name)
 

@@ -56,8 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("session", help="session file (.npz, TRACES_*.csv, speed-only .npz)")
     p.add_argument("--models", default="nn1", metavar="M1,M2",
-                   help="comma-separated zoo models (nn1, nn2, cnn1, cnn2) or .keras files "
-                        "(default nn1)")
+                   help="comma-separated zoo models (nn1, nn2, cnn1, cnn2, and their temporal "
+                        "variants such as nn2_traces, nn1_traces_filter: docs/temporal.md) "
+                        "or .keras files (default nn1)")
     p.add_argument("--method", choices=method_names(), default="grs",
                    help="structured pruning algorithm (default grs; jgrs = GRS with jumps, "
                         "our reconstruction, see docs/pruning.md)")

@@ -3,6 +3,11 @@
 D_T (balanced training part, preprocessed for fine-tuning), D_V (validation: the only part
 that drives decisions) and D_E (test: only ever reported). `decision_metric` reads D_V and
 nothing else; `evaluate` reports both.
+
+A stateful (temporal) spec is scored causally: its core inputs are computed once over the
+whole session in time order (`features`), every evaluation runs the core and the trailing
+stateful layers over them from a fresh state and keeps the frames of the part
+(`val_index`, `test_index`). x_train is the same features at D_T.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from neurogrs.evaluate import classification_metrics
 from neurogrs.session import Session
 from neurogrs.spec import ModelSpec, forward
 from neurogrs.splits import Split
+from neurogrs.temporal import core_inputs, run_from_features
 
 __all__ = ["PruneData", "prepare", "decision_metric", "evaluate", "MIN_PART_FRAMES"]
 
@@ -32,6 +38,11 @@ class PruneData:
     y_test: np.ndarray
     majority_class: int  # most frequent class of the training part (baseline)
     n_classes: int
+    # stateful specs only: core inputs of every frame of the session, in time order, and
+    # where D_V / D_E sit in them
+    features: np.ndarray | None = None
+    val_index: np.ndarray | None = None
+    test_index: np.ndarray | None = None
 
     def sizes(self) -> dict[str, int]:
         return {"train_balanced": int(self.y_train.size), "val": int(self.y_val.size),
@@ -56,8 +67,15 @@ def prepare(session: Session, split: Split, spec: ModelSpec) -> PruneData:
     if session.n_neurons != spec.n_inputs:
         raise SessionError(f"the model decodes {spec.n_inputs} neurons, the session has "
                            f"{session.n_neurons}")
+    features = val_index = test_index = None
+    if spec.stateful:
+        features = core_inputs(spec, session.traces)
+        val_index, test_index = split.val, split.test
+        x_train = features[split.balanced]
+    else:
+        x_train = spec.preprocessing.apply(session.traces[split.balanced])
     return PruneData(
-        x_train=spec.preprocessing.apply(session.traces[split.balanced]),
+        x_train=x_train,
         y_train=y_train,
         val_frames=np.ascontiguousarray(session.traces[split.val], dtype=np.float32),
         y_val=session.labels[split.val].astype(np.int64),
@@ -65,20 +83,30 @@ def prepare(session: Session, split: Split, spec: ModelSpec) -> PruneData:
         y_test=session.labels[split.test].astype(np.int64),
         majority_class=int(np.bincount(session.labels[split.train]).argmax()),
         n_classes=session.n_classes,
+        features=features,
+        val_index=val_index,
+        test_index=test_index,
     )
 
 
-def _metrics(spec: ModelSpec, frames: np.ndarray, y: np.ndarray, data: PruneData) -> dict:
-    pred = forward(spec, frames).argmax(axis=1)
-    return classification_metrics(y, pred, data.majority_class, data.n_classes)
+def _metrics(spec: ModelSpec, part: str, data: PruneData) -> dict:
+    y = data.y_val if part == "val" else data.y_test
+    if spec.stateful:
+        if data.features is None:
+            raise SessionError("this PruneData was prepared for a frame-wise model; prepare "
+                               "it with the stateful spec to score one")
+        index = data.val_index if part == "val" else data.test_index
+        probs = run_from_features(spec, data.features[: int(index.max()) + 1])[index]
+    else:
+        probs = forward(spec, data.val_frames if part == "val" else data.test_frames)
+    return classification_metrics(y, probs.argmax(axis=1), data.majority_class, data.n_classes)
 
 
 def decision_metric(spec: ModelSpec, data: PruneData, metric: str) -> float:
     """The metric that decides (D_V only)."""
-    return float(_metrics(spec, data.val_frames, data.y_val, data)[metric])
+    return float(_metrics(spec, "val", data)[metric])
 
 
 def evaluate(spec: ModelSpec, data: PruneData) -> dict:
     """Validation and test metrics (the test part is reported, never used to decide)."""
-    return {"val": _metrics(spec, data.val_frames, data.y_val, data),
-            "test": _metrics(spec, data.test_frames, data.y_test, data)}
+    return {"val": _metrics(spec, "val", data), "test": _metrics(spec, "test", data)}

@@ -15,6 +15,10 @@ Randomness comes only from `seed`: the batch order (`np.random.default_rng(seed)
 dropout (stateless threefry noise keyed by seed and step, shared by all stacked candidates).
 Same seed -> identical weights; candidate i of `fit_many` equals `fit` with masks i up to
 float summation order.
+
+Stateful layers (temporal context) are not trained: x holds the core's inputs (after the
+leading stateful layers, `neurogrs.temporal.core_inputs`), the loss is taken at the core's
+softmax, and the stateful layers come back unchanged.
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from neurogrs.errors import ConfigError, ModelError
 from neurogrs.pruning import fit_graph as G
 from neurogrs.pruning.surgery import Masks, check_masks, full_masks, prunable_layers, zero_masked
 from neurogrs.spec import Dropout, ModelSpec
+from neurogrs.temporal import core_input_shape
 
 __all__ = ["FitSettings", "FitHistory", "fit", "fit_many", "fit_with_history", "candidate_slots"]
 
@@ -81,10 +86,10 @@ class FitHistory:
 def _check_data(spec: ModelSpec, x, y) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(x)
     y = np.asarray(y)
-    want = tuple(spec.preprocessing.input_shape)
+    want = core_input_shape(spec)  # after any leading stateful layers (neurogrs.temporal)
     if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != want:
         raise ConfigError(f"x must have shape [B, {', '.join(map(str, want))}] (preprocessed "
-                          f"inputs of this model), got {list(x.shape)}")
+                          f"inputs of this model's trained layers), got {list(x.shape)}")
     if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
         raise ConfigError("x must be finite numbers")
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
@@ -213,7 +218,8 @@ def fit(spec: ModelSpec, x, y, settings: FitSettings, *, seed: int, masks: Masks
         progress: Progress | None = None) -> ModelSpec:
     """Train `spec` (its weights are the start) with fresh Adam; masked units stay off.
 
-    x: preprocessed inputs [B, *spec.preprocessing.input_shape]; y: integer labels [B].
+    x: the core's inputs [B, *core_input_shape(spec)] (preprocessed frames, then any
+    leading stateful layers); y: integer labels [B].
     `progress(epochs_done, loss)` is called every ~1/15 of the epochs when given.
     """
     return fit_with_history(spec, x, y, settings, seed=seed, masks=masks, progress=progress)[0]

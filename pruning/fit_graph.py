@@ -24,6 +24,8 @@ from typing import NamedTuple
 import numpy as np
 
 from neurogrs.pruning.tf_quiet import import_tensorflow
+from neurogrs.errors import ModelError
+from neurogrs.layers import is_stateful
 from neurogrs.spec import Activation, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ModelSpec
 
 __all__ = ["Arch", "arch_of", "Batches", "compiled", "train_graph"]
@@ -74,6 +76,10 @@ def arch_of(spec: ModelSpec, prunable: list[int]) -> Arch:
             n_drop += 1
         elif isinstance(layer, Activation):
             ops.append(("act", layer.activation))
+        elif is_stateful(layer):  # not trained: x enters after it / the loss is before it
+            continue
+        else:
+            raise ModelError(f"layer {i} ({type(layer).__name__}) cannot be trained")
     return tuple(ops)
 
 

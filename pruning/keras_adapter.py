@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from neurogrs.errors import ModelError
+from neurogrs.layers import is_stateful
 from neurogrs.pruning.tf_quiet import import_tensorflow
 from neurogrs.spec import (
     Activation,
@@ -50,6 +51,12 @@ def to_keras(spec: ModelSpec):
     Its input is the preprocessed shape ([N] for MLPs, [n, n, 1] for CNNs): apply
     `spec.preprocessing.apply(frames)` before calling it.
     """
+    stateful = [f"layer {i} ({type(l).__name__})" for i, l in enumerate(spec.layers)
+                if is_stateful(l)]
+    if stateful:  # Keras would silently drop them and compute another function
+        raise ModelError(f"{spec.name}: stateful layers have no Keras equivalent here: "
+                         f"{', '.join(stateful)} (temporal models are exported as artifacts "
+                         "only; docs/temporal.md)")
     k = _keras()
     layers: list[Any] = [k.Input(shape=spec.preprocessing.input_shape)]
     for layer in spec.layers:

@@ -13,6 +13,11 @@ function `decision_metric` uses, so a score equals `decision_metric` of that can
 The matrix products are small: BLAS runs them on one thread (threadpoolctl), measured
 3.5-4.5x faster than the default pool on the shared 2-core machine (nn1 at 1,000 neurons,
 152 candidates: 55 vs 250 ms per scoring).
+
+A stateful (temporal) spec is scored as `decision_metric` scores it: x is its core inputs
+over the session up to the last D_V frame (time order), the leading stateful layers are
+not rerun, a trailing ForwardFilter runs over each candidate's sequence
+(`neurogrs.temporal.filter_streams`), and the metric reads the D_V frames.
 """
 from __future__ import annotations
 
@@ -21,10 +26,14 @@ from typing import Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from neurogrs.errors import SessionError
 from neurogrs.evaluate import metrics_from_confusion
 from neurogrs.pruning.data import PruneData
 from neurogrs.pruning.surgery import Masks
+from neurogrs.layers import is_stateful
+from neurogrs.layers_temporal import ForwardFilter
 from neurogrs.spec import ModelSpec
+from neurogrs.temporal import filter_streams, stateful_ends
 
 __all__ = ["RemovalScorer"]
 
@@ -34,23 +43,46 @@ _CHUNK_FLOATS = 4_000_000  # activations held per chunk of stacked candidates (1
 class RemovalScorer:
     """D_V metric of `spec` (masked by `masks`) with one more unit removed, per candidate."""
 
-    def __init__(self, data: PruneData, metric: str, preprocessed_val: np.ndarray) -> None:
+    def __init__(self, data: PruneData, metric: str, preprocessed_val: np.ndarray,
+                 scored: np.ndarray | None = None) -> None:
         self.data = data
         self.metric = metric
         self.x = preprocessed_val  # D_V through the model's preprocessing (computed once)
+        self.scored = scored  # rows of x that are D_V (stateful specs), None: every row
         self.y = np.asarray(data.y_val, dtype=np.int64)
         self.forwards = 0  # candidate forward passes so far (for measurements)
 
     @classmethod
     def for_spec(cls, spec: ModelSpec, data: PruneData, metric: str) -> "RemovalScorer":
+        if spec.stateful:
+            if data.features is None:
+                raise SessionError("this PruneData was prepared for a frame-wise model; "
+                                   "prepare it with the stateful spec to score one")
+            end = int(data.val_index.max()) + 1
+            return cls(data, metric, data.features[:end], data.val_index)
         return cls(data, metric, spec.preprocessing.apply(data.val_frames))
 
     # ------------------------------------------------------------ forward passes
     @staticmethod
-    def _run(spec: ModelSpec, masks: Masks, x: np.ndarray, start: int, stop: int) -> np.ndarray:
-        """Layers [start, stop) on x, each prunable layer's output multiplied by its mask."""
-        for i in range(start, stop):
-            x = spec.layers[i].apply(x)
+    def _run(spec: ModelSpec, masks: Masks, x: np.ndarray, start: int, stop: int,
+             streams: int = 1) -> np.ndarray:
+        """Layers [start, stop) on x, each prunable layer's output multiplied by its mask.
+
+        x holds `streams` sequences stacked on the batch axis; leading stateful layers are
+        skipped (x is already past them), trailing ones run over each sequence.
+        """
+        lead = stateful_ends(spec)[0]
+        for i in range(max(start, lead), stop):
+            layer = spec.layers[i]
+            if is_stateful(layer):
+                seq = x.reshape(streams, x.shape[0] // streams, *x.shape[1:])
+                if isinstance(layer, ForwardFilter):
+                    seq = filter_streams(layer, seq)
+                else:
+                    seq = np.stack([layer.apply(one) for one in seq])
+                x = seq.reshape(-1, *seq.shape[2:])
+            else:
+                x = layer.apply(x)
             if i in masks:
                 x = x * masks[i]
         return x
@@ -83,7 +115,7 @@ class RemovalScorer:
                 for k, p in enumerate(pos):
                     stacked[k, ..., candidates[p][1]] = 0.0
                 flat = stacked.reshape((len(pos) * h.shape[0],) + h.shape[1:])
-                out = self._run(spec, masks, flat, layer + 1, n_layers)
+                out = self._run(spec, masks, flat, layer + 1, n_layers, len(pos))
                 pred = out.argmax(axis=-1).reshape(len(pos), h.shape[0])
                 scores[pos] = self._metrics(pred)
                 self.forwards += len(pos)
@@ -91,6 +123,8 @@ class RemovalScorer:
 
     def _metrics(self, pred: np.ndarray) -> np.ndarray:
         """[K, B] predictions -> K metrics (each from its confusion matrix)."""
+        if self.scored is not None:
+            pred = pred[:, self.scored]
         k = max(int(self.data.n_classes), int(self.y.max(initial=0)) + 1,
                 int(pred.max(initial=0)) + 1)
         n_cand = pred.shape[0]

@@ -5,6 +5,12 @@ A function of (session, config): the seed in the config drives every random choi
 global seeding. Zoo models start from `neurogrs.zoo.init_spec` (numpy glorot), a user's
 `.keras` candidate from its own weights (through `keras_adapter`, the Keras gate); both
 train with `neurogrs.pruning.fit`, the one training loop.
+
+Temporal zoo models (`nn1_traces`, `nn1_filter`, ...; docs/temporal.md): the core trains on
+the leading LeakyTraces' features, computed causally over the whole session in time order
+and then indexed by the balanced training part; the ForwardFilter is fitted from the
+training part's labels (`neurogrs.temporal.fit_filter`). Validation and test run the
+whole session from a fresh state and score their frames (`evaluate_spec`).
 """
 from __future__ import annotations
 
@@ -18,11 +24,13 @@ import numpy as np
 
 from neurogrs.errors import ConfigError, ModelError
 from neurogrs.evaluate import evaluate_spec
+from neurogrs.layers_temporal import ForwardFilter
 from neurogrs.rearrange import grid_side, rearrangement_index
 from neurogrs.session import Session
 from neurogrs.spec import ModelSpec, Preprocessing
 from neurogrs.splits import Split, SplitSettings, make_split
-from neurogrs.zoo import ZOO, init_spec
+from neurogrs.temporal import core_inputs, fit_filter, with_filter
+from neurogrs.zoo import ZOO, Blueprint, init_spec, spec_from_blueprint
 
 __all__ = ["TrainSettings", "TrainResult", "train"]
 
@@ -68,7 +76,7 @@ class TrainSettings:
 @dataclass
 class TrainResult:
     spec: ModelSpec
-    keras_model: Any
+    keras_model: Any  # None for a stateful (temporal) model
     split: Split
     metrics: dict
     seconds: float
@@ -140,8 +148,13 @@ def train(
     *,
     progress: bool = True,
     eval_session: Session | None = None,
+    blueprint: Blueprint | None = None,
 ) -> TrainResult:
-    """Split, balance, train, export to a spec and evaluate it honestly."""
+    """Split, balance, train, export to a spec and evaluate it honestly.
+
+    `blueprint` (zoo models only) replaces the zoo's blueprint of `config.model`, e.g. a
+    temporal variant with other trace time constants (neurogrs.bench.temporal).
+    """
     from neurogrs.pruning import keras_adapter as ka
     from neurogrs.pruning.fit import FitSettings, fit_with_history
 
@@ -152,12 +165,18 @@ def train(
     if config.model in ZOO:  # glorot kernels, zero biases (numpy, seeded from config.seed)
         with warnings.catch_warnings():  # its preprocessing is replaced: _preprocessing warns
             warnings.simplefilter("ignore")
-            start = init_spec(config.model, session.n_neurons,
-                              np.random.default_rng((config.seed, 1)), session.positions,
-                              n_classes=session.n_classes)
+            init_rng = np.random.default_rng((config.seed, 1))
+            if blueprint is None:
+                start = init_spec(config.model, session.n_neurons, init_rng,
+                                  session.positions, n_classes=session.n_classes)
+            else:
+                start = spec_from_blueprint(blueprint, session.n_neurons, init_rng,
+                                            session.positions, name=config.model)
         pre = _preprocessing(session, start.preprocessing.grid is not None, config.standardize,
                              split.balanced)
     else:  # a user's candidate, loaded (and checked) once; its weights are the start
+        if blueprint is not None:
+            raise ConfigError("a blueprint replaces a zoo model's, not a .keras candidate's")
         model = ka.load_candidate(config.model)
         cnn = any(type(layer).__name__ == "Conv2D" for layer in model.layers)
         pre = _preprocessing(session, cnn, config.standardize, split.balanced)
@@ -165,8 +184,11 @@ def train(
         start = ka.from_keras(model, pre)
     start = ModelSpec(pre, start.layers, session.label_names, name=name)
 
-    x = pre.apply(session.traces[split.balanced])
     y = session.labels[split.balanced].astype(np.int32)
+    if start.stateful:  # causal features over the whole session, then the training frames
+        x = core_inputs(start, session.traces)[split.balanced]
+    else:
+        x = pre.apply(session.traces[split.balanced])
     settings = FitSettings(epochs=config.epochs, batch_size=config.batch_size,
                            learning_rate=config.learning_rate)
     bar = _Progress(config.epochs, progress, f"train {name}")
@@ -175,6 +197,8 @@ def train(
                                          progress=bar.update if bar.bar is not None else None)
     finally:
         bar.close()
+    if any(isinstance(layer, ForwardFilter) for layer in spec.layers):
+        spec = with_filter(spec, fit_filter(session.labels, split.train, session.n_classes, y))
     seconds = time.perf_counter() - t0
 
     majority = int(np.bincount(session.labels[split.train]).argmax())
@@ -202,5 +226,6 @@ def train(
     }
     spec = ModelSpec(spec.preprocessing, spec.layers, spec.label_names, spec.name,
                      metrics=metrics, provenance=provenance)
-    return TrainResult(spec=spec, keras_model=ka.to_keras(spec), split=split, metrics=metrics,
+    keras_model = None if spec.stateful else ka.to_keras(spec)  # Keras has no stateful twin
+    return TrainResult(spec=spec, keras_model=keras_model, split=split, metrics=metrics,
                        seconds=seconds)

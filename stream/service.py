@@ -34,7 +34,7 @@ from neurogrs.stream.session_state import SessionStates
 from neurogrs.stream.service_config import (  # re-exported: part of this module's API
     FRAME_HEADER_SLACK, HARD_MAX_MESSAGE_BYTES, QUEUE_BYTES, ServiceSettings, receive_limit,
 )
-from neurogrs.stream.transport import parse_endpoint, two_part_io
+from neurogrs.stream.transport import greet_subscribers, parse_endpoint, two_part_io
 
 __all__ = ["ServiceSettings", "Service", "POLICIES", "CLOCKS", "receive_limit",
            "HARD_MAX_MESSAGE_BYTES", "FRAME_HEADER_SLACK", "QUEUE_BYTES"]
@@ -216,7 +216,7 @@ class Service:
                 if sock is self._sub:
                     frames_ready = True
                 elif sock is self._pub:
-                    self._greet_subscribers()
+                    greet_subscribers(self._preds_out, self._hello, SUBSCRIPTIONS_PER_WAKE)
                 elif sock is monitor:
                     for what in self._watch.handle():
                         self._count_input(what)
@@ -321,19 +321,6 @@ class Service:
                            "service's" + (": deadlines judged on the service's clock"
                                           if self._correct_clock else " (--clock source: "
                                           "t_src trusted as is)"))
-
-    def _greet_subscribers(self) -> None:
-        """One hello for the subscriptions queued now (it greets every client): a client
-        subscribing to many topics is not amplified into a hello per topic to everyone,
-        and at most SUBSCRIPTIONS_PER_WAKE are read before frames are served again."""
-        new = False
-        for _ in range(SUBSCRIPTIONS_PER_WAKE):
-            msg = self._preds_out.recv_nowait()
-            if msg is None:
-                break
-            new = new or msg[0][:1] == b"\x01"
-        if new:
-            self._preds_out.send(self._hello)
 
     # ------------------------------------------------------------------ per message
     def _admit(self, parts: list, t_recv: int, keep_stale: bool = False,

@@ -15,6 +15,7 @@ from typing import Any, Callable, NamedTuple
 from neurogrs.errors import ConfigError, TransportError
 
 __all__ = [
+    "greet_subscribers",
     "FRAMES_PORT",
     "PREDICTIONS_PORT",
     "LOOPBACK",
@@ -145,3 +146,17 @@ def two_part_io(sock: Any) -> TwoPartIO:
         return parts
 
     return TwoPartIO(send_two, send_two_nowait, recv_nowait)
+
+
+def greet_subscribers(preds_out: Any, hello: Any, limit: int) -> None:
+    """One hello for the subscriptions queued on the predictions socket now (it greets
+    every client): a client subscribing to many topics is not amplified into a hello per
+    topic to everyone, and at most `limit` are read before frames are served again."""
+    new = False
+    for _ in range(limit):
+        msg = preds_out.recv_nowait()
+        if msg is None:
+            break
+        new = new or msg[0][:1] == b"\x01"
+    if new:
+        preds_out.send(hello)

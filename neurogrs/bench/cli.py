@@ -211,6 +211,8 @@ def _bench_pruning_suite(args: argparse.Namespace) -> int:
 
 
 def _register_crosssession(bench_sub: argparse._SubParsersAction) -> None:
+    from neurogrs.bench.crosssession import CROSS_DEFAULT_MODELS
+
     p = bench_sub.add_parser(
         "crosssession",
         help="train on one session, decode the mouse's other sessions (and the real session)",
@@ -224,9 +226,10 @@ def _register_crosssession(bench_sub: argparse._SubParsersAction) -> None:
             "OUT/crosssession.json and OUT/crosssession.md. The decoded sessions are only "
             "reported, never used for any decision."),
     )
-    p.add_argument("--models", default="nn1,nn2,cnn1,cnn2", metavar="M1,M2",
-                   help="zoo model names or .keras files, comma-separated (default "
-                        "nn1,nn2,cnn1,cnn2; any new zoo candidate by name)")
+    p.add_argument("--models", default=",".join(CROSS_DEFAULT_MODELS), metavar="M1,M2",
+                   help="zoo model names or .keras files, comma-separated (default: the "
+                        "frame-wise zoo and the temporal-context MLPs, "
+                        f"{','.join(CROSS_DEFAULT_MODELS)}; any zoo candidate by name)")
     p.add_argument("--mice", default="M1,M2,M3", help="suite mice (default M1,M2,M3)")
     p.add_argument("--frames", type=int, default=3000,
                    help="frames per simulated session (default 3000, the suite's)")

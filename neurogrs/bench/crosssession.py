@@ -32,10 +32,13 @@ from neurogrs.errors import ConfigError
 from neurogrs.settings import SettingsDict
 from neurogrs.simulate import SUITE, suite_session
 
-__all__ = ["CROSSSESSION_SCHEMA", "CrossSessionSettings", "default_real_session",
+__all__ = ["CROSSSESSION_SCHEMA", "CROSS_DEFAULT_MODELS", "CrossSessionSettings", "default_real_session",
            "run_crosssession", "write_outputs"]
 
 CROSSSESSION_SCHEMA = "neurogrs.bench-crosssession/1"
+# the frame-wise zoo and the temporal-context MLPs (docs/temporal.md) side by side
+CROSS_DEFAULT_MODELS = ("nn1", "nn2", "cnn1", "cnn2", "nn1_traces", "nn2_traces",
+                        "nn1_traces_filter", "nn2_traces_filter")
 
 
 def default_real_session() -> Path:
@@ -57,7 +60,7 @@ class CrossSessionSettings(SettingsDict):
     """What `bench crosssession` runs; `real_session`: "auto" (default_real_session(), skipped
     with a note when absent), "" (skip) or a path (must exist)."""
 
-    models: tuple[str, ...] = ("nn1", "nn2", "cnn1", "cnn2")
+    models: tuple[str, ...] = CROSS_DEFAULT_MODELS
     mice: tuple[str, ...] = ("M1", "M2", "M3")
     frames: int = 3000  # frames per simulated session
     epochs: int = 150

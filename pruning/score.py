@@ -12,14 +12,17 @@ function `decision_metric` uses, so a score equals `decision_metric` of that can
 
 The matrix products are small: BLAS runs them on one thread (threadpoolctl), measured
 3.5-4.5x faster than the default pool on the shared 2-core machine (nn1 at 1,000 neurons,
-152 candidates: 55 vs 250 ms per scoring).
+152 candidates: 55 vs 250 ms per scoring). The BLAS libraries are looked up once per
+process (`_blas`): `threadpool_limits` looks them up on every call, 1.7 ms each, 7 % of a
+whole JGRS run of nn1 at 273 neurons (71 scorings, cProfile).
 """
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from neurogrs.evaluate import metrics_from_confusion
 from neurogrs.pruning.data import PruneData
@@ -29,6 +32,12 @@ from neurogrs.spec import ModelSpec
 __all__ = ["RemovalScorer"]
 
 _CHUNK_FLOATS = 4_000_000  # activations held per chunk of stacked candidates (16 MB)
+
+
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """The process's thread pools (BLAS, OpenMP), inspected once."""
+    return ThreadpoolController()
 
 
 class RemovalScorer:
@@ -63,7 +72,7 @@ class RemovalScorer:
     def score(self, spec: ModelSpec, masks: Masks,
               candidates: Sequence[tuple[int, int]]) -> np.ndarray:
         """One metric per (layer, unit) candidate, in the order given."""
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _blas().limit(limits=1, user_api="blas"):
             return self._score(spec, masks, candidates)
 
     def _score(self, spec: ModelSpec, masks: Masks,

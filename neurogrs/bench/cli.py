@@ -129,6 +129,9 @@ def _add_pruning_run_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--trials", type=int, default=1, help="trials per session (seed + k)")
     s.add_argument("--suite-frames", type=int, default=3000,
                    help="frames per simulated session (default 3000)")
+    s.add_argument("--difficulty", choices=("standard", "hard"), default="standard",
+                   help="simulated sessions: standard, or hard (lower decodability: fewer "
+                        "and weaker tuned neurons, so the methods separate)")
     s.add_argument("--config", metavar="FILE.toml", default=None,
                    help="pruning settings (PruneSettings keys, as `neurogrs prune --config`)")
     s.add_argument("--retrain-epochs", type=int, default=None,
@@ -177,6 +180,7 @@ def _bench_pruning_suite(args: argparse.Namespace) -> int:
     settings = SuiteSettings(models=names(args.models), methods=names(args.methods),
                              splits=names(args.splits), sessions=names(args.sessions),
                              trials=args.trials, frames=args.suite_frames, tq=not args.no_tq,
+                             difficulty=args.difficulty,
                              prune=prune)
     if args.tables_only:  # the settings the suite in --out was run with, when recorded
         from pathlib import Path

@@ -30,7 +30,7 @@ from neurogrs.pruning.methods import method_names
 from neurogrs.pruning.settings import PruneSettings
 from neurogrs.simulate_settings import DIFFICULTIES, SimulationSettings
 
-__all__ = ["SPLITS", "SUITE_SCHEMA", "SuiteSettings", "Job", "plan_jobs", "suite_sessions",
+__all__ = ["SPLITS", "SUITE_SCHEMA", "QUICK_SESSIONS", "QUICK_PRUNE", "SuiteSettings", "Job", "plan_jobs", "suite_sessions",
            "read_records", "run_suite"]
 
 SUITE_SCHEMA = "neurogrs.prune-suite/1"
@@ -40,6 +40,14 @@ SPLITS: dict[str, tuple[str, str]] = {
     "blocked": ("blocked", "balanced_accuracy"),
 }
 MODELS = ("nn1", "nn2", "cnn1", "cnn2")
+
+# The command's quick default (`neurogrs bench pruning --suite` without flags), sized to
+# finish in about 30 minutes on the shared 2-core machine (docs/benchmarks.md): all four
+# models and methods, the shuffled split, one session per mouse, one trial, and fewer
+# epochs than the paper's (fine-tuning 50 -> 5: a cnn1 GRS iteration trains up to five
+# candidates). `--sessions all --retrain-epochs 50 --initial-epochs 150` is the paper's scale.
+QUICK_SESSIONS = ("M1_S1", "M2_S1", "M3_S1")
+QUICK_PRUNE = {"retrain_epochs": 5, "initial_epochs": 50}
 
 
 def _names(field: str, values: Iterable[str], valid: Iterable[str]) -> tuple[str, ...]:

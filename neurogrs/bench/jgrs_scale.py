@@ -3,13 +3,20 @@
     python -m neurogrs.bench.jgrs_scale --neurons 273 --seeds 0,1,2 --out scale-273.json
     python -m neurogrs.bench.jgrs_scale --neurons 1000 --first-width 128 --seeds 0
     python -m neurogrs.bench.jgrs_scale --neurons 1000 --first-width 128 --score-timing
+    python -m neurogrs.bench.jgrs_scale --model cnn1 --config cnn.toml --cold
 
 Per seed: simulate a session (that seed), train nn1 (its first Dense layer `--first-width`
-units wide; 32 is the zoo's nn1) for the initial epochs, prune the same initial model with
-GRS and with JGRS (paper defaults unless flags say otherwise), and record wall time,
-retrainings, structure, parameters, FLOPs and D_V / D_E metrics. The JSON holds every run
-and the ratios summed over seeds (retrainings, wall) and the geometric mean of the
-parameter ratio (algorithms.md §3: compare over seeds).
+units wide; 32 is the zoo's nn1; `--model` picks another zoo model) for the initial
+epochs, prune the same initial model with GRS and with JGRS (paper defaults unless
+`--config` says otherwise), and record wall time, retrainings, trainer compiles,
+structure, parameters, FLOPs and D_V / D_E metrics. The JSON holds every run and the
+ratios summed over seeds (retrainings, wall) and the geometric mean of the parameter
+ratio (algorithms.md §3: compare over seeds).
+
+Compiles: by default the trainer programs both searches use (1 candidate slot, one per
+prunable layer) are compiled before either runs (`warm_up`, its seconds recorded), so the
+wall times compare the algorithms; `--cold` clears the compile cache before each method
+instead, so each pays the compiles it needs as a fresh process would.
 """
 from __future__ import annotations
 

@@ -105,4 +105,13 @@ class RemovalScorer:
         n_cand = pred.shape[0]
         flat = (np.arange(n_cand)[:, None] * k * k + self.y[None] * k + pred).ravel()
         conf = np.bincount(flat, minlength=n_cand * k * k).reshape(n_cand, k, k)
+        # the two decision metrics vectorised over candidates, as `metrics_from_confusion`
+        # computes them (the true-class support is the same for every candidate): 1.6 of
+        # 8.6 s of scoring in a JGRS run at 1,000 neurons went to one call per candidate
+        if self.metric == "accuracy":
+            return np.trace(conf, axis1=1, axis2=2) / float(self.y.size)
+        if self.metric == "balanced_accuracy":
+            support = conf[0].sum(axis=1)
+            present = np.flatnonzero(support)
+            return np.mean(conf[:, present, present] / support[present], axis=1)
         return np.array([metrics_from_confusion(c)[self.metric] for c in conf])

@@ -38,6 +38,7 @@ from neurogrs.pruning.jgrs import jgrs
 from neurogrs.pruning.settings import PruneSettings
 from neurogrs.pruning.surgery import full_masks, prunable_layers
 from neurogrs.simulate import simulate_session
+from neurogrs.simulate_settings import DIFFICULTIES, SimulationSettings
 from neurogrs.splits import SplitSettings, make_split
 from neurogrs.zoo import ZOO, spec_from_blueprint
 
@@ -87,9 +88,10 @@ def model_blueprint(model: str, first_width: int):
 
 def run_seed(neurons: int, first_width: int, seed: int, settings: PruneSettings,
              frames: int | None = None, methods: tuple[str, ...] = ("jgrs", "grs"),
-             cold: bool = False, model: str = "nn1") -> dict:
+             cold: bool = False, model: str = "nn1", difficulty: str = "standard") -> dict:
     bp, name = model_blueprint(model, first_width)
-    session = simulate_session(n_neurons=neurons, n_frames=frames, seed=seed)
+    session = simulate_session(n_neurons=neurons, n_frames=frames, seed=seed,
+                               settings=SimulationSettings.for_difficulty(difficulty))
     split = make_split(session.labels, SplitSettings(mode=settings.split, blocks=settings.blocks),
                        np.random.default_rng(seed))
     spec = spec_from_blueprint(bp, neurons, np.random.default_rng(seed), session.positions,
@@ -99,6 +101,7 @@ def run_seed(neurons: int, first_width: int, seed: int, settings: PruneSettings,
     spec = fit(spec, data.x_train, data.y_train,
                FitSettings(epochs=settings.initial_epochs), seed=seed)
     out = {"seed": seed, "neurons": neurons, "model": name, "first_width": first_width,
+           "difficulty": difficulty,
            "initial_structure": spec.structure(), "initial_params": spec.count_params(),
            "train_seconds": round(time.perf_counter() - t0, 2), "runs": []}
     if not cold:
@@ -175,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                    "another zoo model (cnn1, ...)")
     p.add_argument("--first-width", type=int, default=32)
     p.add_argument("--frames", type=int, default=None)
+    p.add_argument("--difficulty", choices=sorted(DIFFICULTIES), default="standard",
+                   help="simulator setting (hard: lower decodability)")
     p.add_argument("--seeds", default="0")
     p.add_argument("--config", default=None, help="PruneSettings TOML (default: paper's)")
     p.add_argument("--methods", default="jgrs,grs", help="jgrs, grs or both (default)")
@@ -191,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = PruneSettings.from_file(args.config)
     methods = tuple(m.strip() for m in args.methods.split(","))
     seeds = [run_seed(args.neurons, args.first_width, int(s), settings, args.frames, methods,
-                      args.cold, args.model)
+                      args.cold, args.model, args.difficulty)
              for s in args.seeds.split(",")]
     both = set(methods) == {"jgrs", "grs"}
     result = {"settings": settings.to_dict(), "cold": args.cold, "seeds": seeds,

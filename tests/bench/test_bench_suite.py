@@ -228,3 +228,26 @@ def test_hard_suite_sessions_differ_from_standard_ones(tmp_path):
     hard = S.suite_sessions(tmp_path / "b", 600, "hard")
     a, b = load_session(std / "M3_S1.npz"), load_session(hard / "M3_S1.npz")
     assert a.traces.shape == b.traces.shape and not (a.traces == b.traces).all()
+
+
+def test_cli_quick_default_and_its_overrides(tmp_path, capsys):
+    from neurogrs.cli import main
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert main(["bench", "pruning", "--tables-only", "--out", str(tmp_path / "a")]) == 0
+    s = json.loads((tmp_path / "a" / "tables.json").read_text())["settings"]
+    assert s["models"] == ["nn1", "nn2", "cnn1", "cnn2"]
+    assert s["methods"] == ["grs", "jgrs", "rrs", "nwm"]
+    assert s["splits"] == ["shuffled"] and s["sessions"] == list(S.QUICK_SESSIONS)
+    assert (s["prune"]["retrain_epochs"], s["prune"]["initial_epochs"]) == (5, 50)
+    assert s["difficulty"] == "standard" and s["trials"] == 1
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("tau_s = 0.97\ninitial_epochs = 20\n")
+    assert main(["bench", "pruning", "--tables-only", "--out", str(tmp_path / "b"),
+                 "--sessions", "all", "--config", str(cfg), "--retrain-epochs", "50",
+                 "--difficulty", "hard"]) == 0
+    s = json.loads((tmp_path / "b" / "tables.json").read_text())["settings"]
+    assert s["sessions"] == [] and s["difficulty"] == "hard"  # [] = all nine
+    assert (s["prune"]["retrain_epochs"], s["prune"]["initial_epochs"]) == (50, 20)
+    assert s["prune"]["tau_s"] == 0.97

@@ -28,7 +28,7 @@ from neurogrs.errors import ModelError
 from neurogrs.layers import is_stateful
 from neurogrs.spec import Activation, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ModelSpec
 
-__all__ = ["Arch", "arch_of", "Batches", "compiled", "train_graph"]
+__all__ = ["Arch", "arch_of", "Batches", "compiled", "train_graph", "trace_count"]
 
 tf = import_tensorflow()
 
@@ -181,9 +181,13 @@ def _per_sample_loss(out: tf.Tensor, y: tf.Tensor, logits_out: bool) -> tf.Tenso
     return -tf.reduce_sum(tf.one_hot(yk, out.shape[-1]) * tf.math.log(p), axis=-1)
 
 
-def _train(arch, logits_out, weights, m1, m2, masks, x, y, index, weight, rates, lr, seed, t0):
-    """Run every step in `index`/`weight`; returns weights, Adam moments, per-step loss, hits."""
-    n_steps = index.shape[0]
+def _train(arch, logits_out, weights, m1, m2, masks, x, y, index, weight, n_steps, rates, lr,
+           seed, t0):
+    """Run the first `n_steps` steps of `index`/`weight` (a tensor: the rows after it are
+    padding, so calls of any length share one program); returns weights, Adam moments,
+    per-step loss and hits ([rows of index, K], rows from n_steps on are zero)."""
+    TRACES[arch] = TRACES.get(arch, 0) + 1  # runs only while tracing (see `trace_count`)
+    rows = index.shape[0]
 
     def body(s, weights, m1, m2, losses, hits):
         xb = tf.gather(x, index[s])
@@ -209,8 +213,8 @@ def _train(arch, logits_out, weights, m1, m2, masks, x, y, index, weight, rates,
         return s + 1, new_w, new_m1, new_m2, losses, hits
 
     k = weights[0].shape[0]
-    losses = tf.TensorArray(tf.float32, size=n_steps, element_shape=[k])
-    hits = tf.TensorArray(tf.float32, size=n_steps, element_shape=[k])
+    losses = tf.TensorArray(tf.float32, size=rows, element_shape=[k])
+    hits = tf.TensorArray(tf.float32, size=rows, element_shape=[k])
     _, weights, m1, m2, losses, hits = tf.while_loop(
         lambda s, *_: s < n_steps, body,
         (tf.constant(0), tuple(weights), tuple(m1), tuple(m2), losses, hits),
@@ -218,24 +222,38 @@ def _train(arch, logits_out, weights, m1, m2, masks, x, y, index, weight, rates,
     return weights, m1, m2, losses.stack(), hits.stack()
 
 
+# Traces of `_train` per architecture in this process: every trace is an XLA compile
+# (seconds). Read by `trace_count`; the tests bound it for whole searches.
+TRACES: dict[Arch, int] = {}
+
+
+def trace_count() -> int:
+    """How many times the trainer was traced (= XLA-compiled) in this process so far."""
+    return sum(TRACES.values())
+
+
 @functools.lru_cache(maxsize=64)
 def compiled(arch: Arch, logits_out: bool):
     """The jitted trainer of one architecture (a per-process cache).
 
-    tf.function keeps one XLA program per input shape signature (candidate count, data
-    size, steps, batch size) underneath, so the key here is only what is static Python.
+    tf.function keeps one XLA program per input shape signature (candidate slots, padded
+    data rows, steps per call, batch size) underneath, so the key here is only what is
+    static Python. `neurogrs.pruning.fit` keeps those shapes few (module docstring).
     """
     return tf.function(functools.partial(_train, arch, logits_out), jit_compile=True,
                        reduce_retracing=False)
 
 
 def train_graph(arch: Arch, logits_out: bool, weights, m1, m2, masks, x, y, batches: Batches,
-                rates, lr: float, seed: int, t0: int):
-    """Call the compiled trainer; numpy in, numpy out."""
+                rates, lr: float, seed: int, t0: int, n_steps: int | None = None):
+    """Call the compiled trainer on the first `n_steps` rows of `batches` (default: all);
+    numpy in, numpy out."""
     fn = compiled(arch, logits_out)
+    n_steps = batches.index.shape[0] if n_steps is None else n_steps
     out = fn(tuple(tf.constant(w) for w in weights), tuple(tf.constant(m) for m in m1),
              tuple(tf.constant(v) for v in m2), tuple(tf.constant(m) for m in masks),
              tf.constant(x), tf.constant(y), tf.constant(batches.index),
-             tf.constant(batches.weight), tf.constant(rates, tf.float32),
+             tf.constant(batches.weight), tf.constant(n_steps, tf.int32),
+             tf.constant(rates, tf.float32),
              tf.constant(lr, tf.float32), tf.constant(seed, tf.int64), tf.constant(t0, tf.int64))
     return tuple([a.numpy() for a in part] if isinstance(part, tuple) else part.numpy() for part in out)

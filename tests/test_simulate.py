@@ -222,3 +222,39 @@ def test_cli_simulate_writes_a_loadable_session(tmp_path, capsys):
     assert main(["simulate"]) == 2
     assert main(["simulate", str(out), "--label1-fraction", "0.99"]) == 2
     assert "label1_fraction = 0.99" in capsys.readouterr().err
+
+
+def _ridge_balanced_accuracy(s) -> float:
+    """The closed-form ridge read-out above, first 70 % -> last 30 %, balanced accuracy."""
+    x = np.c_[s.traces, np.ones(s.n_frames)].astype(np.float64)
+    y = s.labels * 2.0 - 1.0
+    cut = int(0.7 * s.n_frames)
+    w1 = s.labels[:cut].mean()
+    sw = np.where(s.labels[:cut] == 1, 0.5 / w1, 0.5 / (1 - w1))
+    a = x[:cut].T @ (x[:cut] * sw[:, None]) + 10.0 * np.eye(x.shape[1])
+    w = np.linalg.solve(a, x[:cut].T @ (y[:cut] * sw))
+    pred = (x[cut:] @ w > 0).astype(int)
+    truth = s.labels[cut:]
+    return float(np.mean([np.mean(pred[truth == c] == c) for c in (0, 1)]))
+
+
+def test_hard_difficulty_is_harder_to_decode_but_above_chance():
+    """The suite's three mice: the hard setting loses >= 0.07 of balanced accuracy on
+    average against the standard one, each mouse loses some, and it stays above chance."""
+    accs = {}
+    for name in ("standard", "hard"):
+        settings = SimulationSettings.for_difficulty(name)
+        accs[name] = [_ridge_balanced_accuracy(simulate_session(n_neurons=n, seed=seed,
+                                                                settings=settings))
+                      for _, n, seed, _ in SUITE]
+    std, hard = np.array(accs["standard"]), np.array(accs["hard"])
+    assert std.mean() - hard.mean() >= 0.07, accs
+    assert np.all(hard < std), accs
+    assert np.all(hard > 0.58), accs
+
+
+def test_difficulty_names_are_checked():
+    assert SimulationSettings.for_difficulty("standard") == SimulationSettings()
+    assert SimulationSettings.for_difficulty("hard", n_neurons=50).n_neurons == 50
+    with pytest.raises(ConfigError, match="difficulty must be one of.*'medium'"):
+        SimulationSettings.for_difficulty("medium")

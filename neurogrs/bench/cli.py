@@ -113,6 +113,7 @@ def _register_pruning(bench_sub: argparse._SubParsersAction) -> None:
 
 
 def _add_pruning_run_arguments(p: argparse.ArgumentParser) -> None:
+    from neurogrs.bench.suite import QUICK_PRUNE, QUICK_SESSIONS
     from neurogrs.pruning.methods import method_names
 
     g = p.add_argument_group("the full GRS run (printed after the ratio)")
@@ -128,22 +129,30 @@ def _add_pruning_run_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--suite", action="store_true", help="run the suite instead of the ratio")
     s.add_argument("--out", default="prune-suite", metavar="DIR",
                    help="suite output directory (default prune-suite)")
-    s.add_argument("--models", default="nn1,cnn1", help="zoo models (default nn1,cnn1)")
-    s.add_argument("--methods", default="grs,rrs,nwm",
-                   help=f"methods among {','.join(method_names())} (default grs,rrs,nwm)")
-    s.add_argument("--splits", default="shuffled,blocked",
-                   help="shuffled (accuracy) and/or blocked (balanced accuracy)")
-    s.add_argument("--sessions", default=None, metavar="M1_S1,...",
-                   help="suite sessions to run (default all nine: M1..M3 x S1..S3)")
+    s.add_argument("--models", default="nn1,nn2,cnn1,cnn2",
+                   help="zoo models (default all four)")
+    s.add_argument("--methods", default="grs,jgrs,rrs,nwm",
+                   help=f"methods among {','.join(method_names())} (default grs,jgrs,rrs,nwm)")
+    s.add_argument("--splits", default="shuffled",
+                   help="shuffled (accuracy, the papers'; the default) and/or blocked "
+                        "(balanced accuracy)")
+    s.add_argument("--sessions", default=",".join(QUICK_SESSIONS), metavar="M1_S1,...|all",
+                   help=f"suite sessions to run, or all (M1..M3 x S1..S3); default "
+                        f"{','.join(QUICK_SESSIONS)} (one per mouse)")
     s.add_argument("--trials", type=int, default=1, help="trials per session (seed + k)")
     s.add_argument("--suite-frames", type=int, default=3000,
                    help="frames per simulated session (default 3000)")
+    s.add_argument("--difficulty", choices=("standard", "hard"), default="standard",
+                   help="simulated sessions: standard, or hard (lower decodability: fewer "
+                        "and weaker tuned neurons, so the methods separate)")
     s.add_argument("--config", metavar="FILE.toml", default=None,
                    help="pruning settings (PruneSettings keys, as `neurogrs prune --config`)")
     s.add_argument("--retrain-epochs", type=int, default=None,
-                   help="fine-tuning epochs per candidate (default 50)")
+                   help=f"fine-tuning epochs per candidate (default "
+                        f"{QUICK_PRUNE['retrain_epochs']}; the paper's: 50)")
     s.add_argument("--initial-epochs", type=int, default=None,
-                   help="initial training epochs (default 150)")
+                   help=f"initial training epochs (default {QUICK_PRUNE['initial_epochs']}; "
+                        f"the paper's: 150)")
     s.add_argument("--no-tq", action="store_true", help="skip Stage T/Q after each method")
     s.add_argument("--resume", action="store_true",
                    help="continue the suite in --out: finished jobs are skipped")
@@ -174,18 +183,27 @@ def _bench_pruning(args: argparse.Namespace) -> int:
 
 
 def _bench_pruning_suite(args: argparse.Namespace) -> int:
-    from neurogrs.bench.suite import SuiteSettings, read_records, run_suite
+    from neurogrs.bench.suite import QUICK_PRUNE, SuiteSettings, read_records, run_suite
     from neurogrs.bench.suite_tables import terminal, write_tables
     from neurogrs.pruning.settings import PruneSettings
 
     def names(text: str | None) -> tuple[str, ...]:
         return tuple(n.strip() for n in text.split(",") if n.strip()) if text else ()
 
-    prune = PruneSettings.from_file(args.config, retrain_epochs=args.retrain_epochs,
-                                    initial_epochs=args.initial_epochs, seed=args.seed)
+    from dataclasses import replace
+
+    from neurogrs.settings import read_toml
+
+    given = read_toml(args.config, f"--config {args.config}") if args.config else {}
+    prune = replace(PruneSettings.from_dict({**QUICK_PRUNE, **given}), seed=args.seed,
+                    **{k: v for k, v in (("retrain_epochs", args.retrain_epochs),
+                                         ("initial_epochs", args.initial_epochs))
+                       if v is not None})
+    sessions = () if args.sessions == "all" else names(args.sessions)
     settings = SuiteSettings(models=names(args.models), methods=names(args.methods),
-                             splits=names(args.splits), sessions=names(args.sessions),
+                             splits=names(args.splits), sessions=sessions,
                              trials=args.trials, frames=args.suite_frames, tq=not args.no_tq,
+                             difficulty=args.difficulty,
                              prune=prune)
     if args.tables_only:  # the settings the suite in --out was run with, when recorded
         from pathlib import Path

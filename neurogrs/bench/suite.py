@@ -28,8 +28,9 @@ from typing import Callable, Iterable
 from neurogrs.errors import ConfigError
 from neurogrs.pruning.methods import method_names
 from neurogrs.pruning.settings import PruneSettings
+from neurogrs.simulate_settings import DIFFICULTIES, SimulationSettings
 
-__all__ = ["SPLITS", "SUITE_SCHEMA", "SuiteSettings", "Job", "plan_jobs", "suite_sessions",
+__all__ = ["SPLITS", "SUITE_SCHEMA", "QUICK_SESSIONS", "QUICK_PRUNE", "SuiteSettings", "Job", "plan_jobs", "suite_sessions",
            "read_records", "run_suite"]
 
 SUITE_SCHEMA = "neurogrs.prune-suite/1"
@@ -39,6 +40,14 @@ SPLITS: dict[str, tuple[str, str]] = {
     "blocked": ("blocked", "balanced_accuracy"),
 }
 MODELS = ("nn1", "nn2", "cnn1", "cnn2")
+
+# The command's quick default (`neurogrs bench pruning --suite` without flags), sized to
+# finish in about 30 minutes on the shared 2-core machine (docs/benchmarks.md): all four
+# models and methods, the shuffled split, one session per mouse, one trial, and fewer
+# epochs than the paper's (fine-tuning 50 -> 5: a cnn1 GRS iteration trains up to five
+# candidates). `--sessions all --retrain-epochs 50 --initial-epochs 150` is the paper's scale.
+QUICK_SESSIONS = ("M1_S1", "M2_S1", "M3_S1")
+QUICK_PRUNE = {"retrain_epochs": 5, "initial_epochs": 50}
 
 
 def _names(field: str, values: Iterable[str], valid: Iterable[str]) -> tuple[str, ...]:
@@ -59,6 +68,7 @@ class SuiteSettings:
     sessions: tuple[str, ...] = ()  # suite session names (M1_S1 ...); () = all nine
     trials: int = 1
     frames: int = 3000  # frames per simulated session
+    difficulty: str = "standard"  # simulator setting (neurogrs.simulate_settings.DIFFICULTIES)
     tq: bool = True  # Stage T/Q after every structured method
     prune: PruneSettings = PruneSettings()
 
@@ -78,6 +88,9 @@ class SuiteSettings:
         if isinstance(self.frames, bool) or not isinstance(self.frames, int) \
                 or not 200 <= self.frames <= 1_000_000:
             raise ConfigError(f"frames must be an integer in [200, 1000000], got {self.frames!r}")
+        if self.difficulty not in DIFFICULTIES:
+            raise ConfigError(f"difficulty must be one of {sorted(DIFFICULTIES)}, "
+                              f"got {self.difficulty!r}")
         if not isinstance(self.tq, bool):
             raise ConfigError(f"tq must be true or false, got {self.tq!r}")
 
@@ -125,15 +138,16 @@ def plan_jobs(s: SuiteSettings) -> list[Job]:
             for sess in s.session_names() for t in range(s.trials) for meth in s.methods]
 
 
-def suite_sessions(out: Path, frames: int) -> Path:
-    """The nine simulated sessions under OUT/sessions (written once, atomically)."""
+def suite_sessions(out: Path, frames: int, difficulty: str = "standard") -> Path:
+    """The nine simulated sessions under OUT/sessions (written once, atomically), simulated
+    with the settings of `difficulty` (a suite directory holds one difficulty)."""
     from neurogrs.simulate import simulate_suite
 
     target = out / "sessions"
     if target.is_dir():
         return target
     tmp = Path(tempfile.mkdtemp(prefix=".sessions-", dir=out))
-    simulate_suite(tmp, n_frames=frames)
+    simulate_suite(tmp, n_frames=frames, settings=SimulationSettings.for_difficulty(difficulty))
     try:
         tmp.rename(target)
     except OSError:  # another suite process got there first: same fixed seeds, same files
@@ -214,7 +228,8 @@ def _check_resume(out: Path, settings: SuiteSettings, resume: bool) -> None:
             raise ConfigError(f"{out} already holds a suite (jobs.jsonl); pass --resume to "
                               "continue it or choose another --out")
         mine = settings.to_dict()
-        for key in ("prune", "frames", "tq"):
+        old.setdefault("difficulty", "standard")  # suites recorded before difficulties
+        for key in ("prune", "frames", "tq", "difficulty"):
             if old.get(key) != mine[key]:
                 raise ConfigError(f"--resume: {out} was run with {key}={old.get(key)!r}, "
                                   f"now {mine[key]!r}; use the same settings or another --out")
@@ -258,7 +273,7 @@ def run_suite(settings: SuiteSettings, out_dir: str | Path, *, resume: bool = Fa
     planned = plan_jobs(settings)
     todo = [j for j in planned if j.key not in done]
     log(f"{len(planned) - len(todo)} of {len(planned)} jobs already done, {len(todo)} to run")
-    sessions = suite_sessions(out, settings.frames)
+    sessions = suite_sessions(out, settings.frames, settings.difficulty)
     runner = runner or _run_job
     try:
         for i, job in enumerate(todo, 1):

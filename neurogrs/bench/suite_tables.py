@@ -8,6 +8,9 @@ One row per (split, model, method), over that group's finished jobs:
 - after Stage T/Q: non-zero parameters as % of the initial parameters, and its test loss
 - search wall time (seconds) and the number of retrainings (fine-tunings)
 
+and per (split, model) GRS against JGRS on the same jobs (`jgrs_vs_grs`): speed-up in wall
+time and in retrainings, compression and test-loss differences.
+
 Every number is computed here from the job records (`jobs.jsonl`); `targets` checks the
 issue's numbers against the shuffled-split rows. Written as OUT/tables.json, tables.md and
 tables.png (matplotlib, Agg), and returned for the terminal.
@@ -20,8 +23,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-__all__ = ["TABLES_SCHEMA", "stats", "summarize", "targets", "markdown", "terminal",
-           "write_tables"]
+__all__ = ["TABLES_SCHEMA", "stats", "summarize", "jgrs_vs_grs", "targets", "markdown",
+           "terminal", "write_tables"]
 
 TABLES_SCHEMA = "neurogrs.prune-suite-tables/1"
 SPLIT_TITLES = {"shuffled": "Shuffled split, accuracy (the papers' setting)",
@@ -83,6 +86,44 @@ def summarize(records: list[dict]) -> list[dict]:
     return rows
 
 
+def jgrs_vs_grs(records: list[dict]) -> list[dict]:
+    """Per (split, model): GRS against JGRS on the same jobs (session and trial).
+
+    Speed-ups are ratios of sums over the pairs (GRS / JGRS: wall time of the search and
+    fine-tunings); compression: the mean difference of params % of initial (JGRS − GRS,
+    negative = JGRS more compressed) and the geometric mean of JGRS / GRS params; accuracy:
+    the mean difference of test loss in pp (JGRS − GRS).
+    """
+    ok = {(r["split"], r["model"], r["session"], r["trial"], r["method"]): r
+          for r in records if r.get("status") == "ok"}
+    out = []
+    for split, model in dict.fromkeys((k[0], k[1]) for k in ok):
+        pairs = [(ok[k], ok[k[:4] + ("jgrs",)]) for k in ok
+                 if k[:2] == (split, model) and k[4] == "grs" and k[:4] + ("jgrs",) in ok]
+        if not pairs:
+            continue
+        wall = [sum(p[i]["search_seconds"] for p in pairs) for i in (0, 1)]
+        fine = [sum(p[i]["retrainings"] for p in pairs) for i in (0, 1)]
+
+        def pct(r):
+            return _pct(r["pruned"]["params"], r["initial"]["params"])
+
+        def loss(r):
+            return 100.0 * (r["initial"]["test_metric"] - r["pruned"]["test_metric"])
+
+        out.append({
+            "split": split, "model": model, "pairs": len(pairs),
+            "wall_speedup": wall[0] / wall[1] if wall[1] > 0 else None,
+            "retraining_speedup": fine[0] / fine[1] if fine[1] > 0 else None,
+            "params_pct_diff": sum(pct(j) - pct(g) for g, j in pairs) / len(pairs),
+            "params_ratio_geomean": math.exp(sum(math.log(j["pruned"]["params"]
+                                                          / g["pruned"]["params"])
+                                                 for g, j in pairs) / len(pairs)),
+            "test_loss_pp_diff": sum(loss(j) - loss(g) for g, j in pairs) / len(pairs),
+        })
+    return out
+
+
 def _row(rows: list[dict], split: str, model: str, method: str) -> dict | None:
     return next((r for r in rows if (r["split"], r["model"], r["method"])
                  == (split, model, method)), None)
@@ -133,6 +174,20 @@ _HEAD = ["model", "method", "jobs", "test loss pp", "params %", "FLOPs %", "+TQ 
          "+TQ test loss pp", "search s", "retrainings"]
 
 
+_VS_HEAD = ["split", "model", "pairs", "wall speed-up", "fine-tuning speed-up",
+            "params pts JGRS−GRS", "params JGRS/GRS", "test loss pp JGRS−GRS"]
+
+
+def _x(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}x"
+
+
+def _vs_cells(v: dict) -> list[str]:
+    return [v["split"], v["model"], str(v["pairs"]), _x(v["wall_speedup"]),
+            _x(v["retraining_speedup"]), f"{v['params_pct_diff']:+.1f}",
+            f"{v['params_ratio_geomean']:.2f}", f"{v['test_loss_pp_diff']:+.2f}"]
+
+
 def _mark(met: bool | None) -> str:
     return {True: "met", False: "NOT met", None: "not measured"}[met]
 
@@ -153,6 +208,13 @@ def markdown(tables: dict) -> str:
         lines += ["| " + " | ".join(_cells(r)) + " |" for r in rows]
         sessions = sorted({s for r in rows for s in r["sessions"]})
         lines += ["", f"Sessions: {', '.join(sessions)}.", ""]
+    if tables.get("jgrs_vs_grs"):
+        lines += ["## GRS vs JGRS (the same jobs)", "", "| " + " | ".join(_VS_HEAD) + " |",
+                  "|" + "---|" * len(_VS_HEAD)]
+        lines += ["| " + " | ".join(_vs_cells(v)) + " |" for v in tables["jgrs_vs_grs"]]
+        lines += ["", "Speed-ups: GRS / JGRS, sums over the pairs. Params: JGRS − GRS in "
+                  "points of % of initial (negative = JGRS more compressed) and the geometric "
+                  "mean of JGRS / GRS params. Test loss: JGRS − GRS, pp.", ""]
     for split in ("shuffled", "blocked"):
         lines += [f"## Targets ({split} split)", "", "| target | paper | measured | |",
                   "|---|---|---|---|"]
@@ -171,6 +233,12 @@ def terminal(tables: dict) -> str:
         widths = [max(len(row[i]) for row in rows) for i in range(len(_HEAD))]
         out.append(title)
         out += ["  ".join(f"{c:<{w}}" for c, w in zip(row, widths)).rstrip() for row in rows]
+        out.append("")
+    vs = [[*_VS_HEAD]] + [_vs_cells(v) for v in tables.get("jgrs_vs_grs", [])]
+    if len(vs) > 1:
+        widths = [max(len(row[i]) for row in vs) for i in range(len(_VS_HEAD))]
+        out.append("GRS vs JGRS (the same jobs; speed-ups GRS / JGRS)")
+        out += ["  ".join(f"{c:<{w}}" for c, w in zip(row, widths)).rstrip() for row in vs]
         out.append("")
     for t in tables["targets"]["shuffled"]:
         out.append(f"target: {t['target']}: {t['measured'] or '-'} -> {_mark(t['met'])}")
@@ -231,6 +299,7 @@ def write_tables(records: list[dict], settings: Any, out_dir: str | Path) -> dic
         "failed": [{"key": r["key"], "error": r.get("error")} for r in records
                    if r.get("status") == "error"],
         "rows": rows,
+        "jgrs_vs_grs": jgrs_vs_grs(records),
         "targets": {split: targets(rows, split) for split in ("shuffled", "blocked")},
     }
     out = Path(out_dir)

@@ -183,3 +183,71 @@ def test_cli_tables_only_reads_the_records_and_the_recorded_settings(tmp_path, c
     tables = json.loads((tmp_path / "tables.json").read_text())
     assert tables["settings"]["prune"]["retrain_epochs"] == 1  # from suite.json, not defaults
     assert tables["rows"][0]["test_loss_pp"]["mean"] == pytest.approx(0.5)
+
+
+def test_grs_vs_jgrs_pairs_the_same_jobs():
+    from neurogrs.bench.suite_tables import jgrs_vs_grs
+
+    records = [  # two sessions with both methods, one GRS job without its JGRS pair
+        _rec("shuffled", "nn1", "grs", 1000, 100, 0.98, 0.97, 40, 20.0, 90, "M1_S1"),
+        _rec("shuffled", "nn1", "jgrs", 1000, 50, 0.98, 0.96, 40, 2.0, 6, "M1_S1"),
+        _rec("shuffled", "nn1", "grs", 1000, 200, 0.98, 0.98, 40, 10.0, 30, "M2_S1"),
+        _rec("shuffled", "nn1", "jgrs", 1000, 200, 0.98, 0.98, 40, 3.0, 4, "M2_S1"),
+        _rec("shuffled", "nn1", "grs", 1000, 900, 0.98, 0.98, 40, 500.0, 500, "M3_S1"),
+        _rec("shuffled", "nn1", "rrs", 1000, 900, 0.98, 0.98, 40, 5.0, 5, "M1_S1"),
+    ]
+    [v] = jgrs_vs_grs(records)
+    assert (v["split"], v["model"], v["pairs"]) == ("shuffled", "nn1", 2)
+    assert v["wall_speedup"] == pytest.approx(30.0 / 5.0)
+    assert v["retraining_speedup"] == pytest.approx(120 / 10)
+    assert v["params_pct_diff"] == pytest.approx(((5.0 - 10.0) + 0.0) / 2)
+    assert v["params_ratio_geomean"] == pytest.approx(math.sqrt(0.5))
+    assert v["test_loss_pp_diff"] == pytest.approx((1.0 + 0.0) / 2)
+    rows = summarize(records)
+    md = markdown({"rows": rows, "jobs_ok": 6, "jobs_failed": 0, "jgrs_vs_grs": [v],
+                   "targets": {s: targets(rows, s) for s in ("shuffled", "blocked")}})
+    assert "| shuffled | nn1 | 2 | 6.0x | 12.0x | -2.5 | 0.71 | +0.50 |" in md
+
+
+def test_difficulty_is_recorded_and_resume_refuses_another(tmp_path):
+    s = S.SuiteSettings(models=("nn1",), difficulty="hard", prune=TINY)
+    assert S.SuiteSettings.from_dict(s.to_dict()) == s
+    with pytest.raises(ConfigError, match="difficulty must be one of.*'easy'"):
+        S.SuiteSettings(difficulty="easy")
+    S._check_resume(tmp_path, s, resume=False)
+    with pytest.raises(ConfigError, match="difficulty='hard', now 'standard'"):
+        S._check_resume(tmp_path, replace(s, difficulty="standard"), resume=True)
+
+
+def test_hard_suite_sessions_differ_from_standard_ones(tmp_path):
+    from neurogrs.formats import load_session
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    std = S.suite_sessions(tmp_path / "a", 600, "standard")
+    hard = S.suite_sessions(tmp_path / "b", 600, "hard")
+    a, b = load_session(std / "M3_S1.npz"), load_session(hard / "M3_S1.npz")
+    assert a.traces.shape == b.traces.shape and not (a.traces == b.traces).all()
+
+
+def test_cli_quick_default_and_its_overrides(tmp_path, capsys):
+    from neurogrs.cli import main
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert main(["bench", "pruning", "--tables-only", "--out", str(tmp_path / "a")]) == 0
+    s = json.loads((tmp_path / "a" / "tables.json").read_text())["settings"]
+    assert s["models"] == ["nn1", "nn2", "cnn1", "cnn2"]
+    assert s["methods"] == ["grs", "jgrs", "rrs", "nwm"]
+    assert s["splits"] == ["shuffled"] and s["sessions"] == list(S.QUICK_SESSIONS)
+    assert (s["prune"]["retrain_epochs"], s["prune"]["initial_epochs"]) == (5, 50)
+    assert s["difficulty"] == "standard" and s["trials"] == 1
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("tau_s = 0.97\ninitial_epochs = 20\n")
+    assert main(["bench", "pruning", "--tables-only", "--out", str(tmp_path / "b"),
+                 "--sessions", "all", "--config", str(cfg), "--retrain-epochs", "50",
+                 "--difficulty", "hard"]) == 0
+    s = json.loads((tmp_path / "b" / "tables.json").read_text())["settings"]
+    assert s["sessions"] == [] and s["difficulty"] == "hard"  # [] = all nine
+    assert (s["prune"]["retrain_epochs"], s["prune"]["initial_epochs"]) == (50, 20)
+    assert s["prune"]["tau_s"] == 0.97

@@ -13,7 +13,7 @@ help:
 	@echo "              train nn1/nn2/cnn1/cnn2, prune + TQ, select, C library, serve, replay, listen,"
 	@echo "              a final table and $(DEMO)/report.html"
 	@echo "make test   - set up .venv and run the whole test suite (slow-marked tests included)"
-	@echo "make bench  - inference, service, pruning and cross-session benchmarks (side by side, ratios)"
+	@echo "make bench  - inference, service, pruning (+ the quick pruning suite, 20-45 min) and cross-session benchmarks (side by side, ratios)"
 	@echo "make clean  - remove .venv and outputs"
 	@echo "make docs   - regenerate docs/cli.md from the parser"
 
@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/neurogrs bench inference $(DEMO)/bench-nn1
 	$(BIN)/neurogrs bench service $(DEMO)/bench-nn1 --engine c
 	$(BIN)/neurogrs bench pruning
+	$(BIN)/neurogrs bench pruning --suite --out $(DEMO)/bench-prune-suite
 	$(BIN)/neurogrs bench crosssession --out $(DEMO)/bench-crosssession
 
 clean:

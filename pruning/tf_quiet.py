@@ -10,13 +10,14 @@ there except those known lines is written back to stderr afterwards: nothing els
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
 import tempfile
 from types import ModuleType
 
-__all__ = ["import_tensorflow", "is_start_up_noise"]
+__all__ = ["import_tensorflow", "is_start_up_noise", "RetraceNotice"]
 
 _NOISE = re.compile(
     r"All log messages before absl::InitializeLog\(\) is called"
@@ -51,4 +52,15 @@ def import_tensorflow() -> ModuleType:
                     if not is_start_up_noise(line)]
             if kept:
                 print("\n".join(kept), file=sys.stderr, flush=True)
+    logging.getLogger("tensorflow").addFilter(RetraceNotice())
     return tf
+
+
+class RetraceNotice(logging.Filter):
+    """Drops TensorFlow's "N out of the last N calls ... triggered tf.function retracing"
+    warning. The one training loop compiles one program per model architecture and data
+    bucket by design (pruning/fit.py; bounded by tests/pruning/test_retraces.py), so a
+    benchmark that trains eight architectures in one process would print it for nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()

@@ -57,3 +57,17 @@ def test_long_training_runs_in_fixed_size_calls_and_matches_one_pass(small_sessi
             progress=lambda done, loss: None)  # cut at the epoch boundary as well
     for (_, la), (_, lb) in zip(a.weighted_layers(), b.weighted_layers()):
         np.testing.assert_allclose(la.kernel, lb.kernel, rtol=1e-5, atol=1e-6)
+
+
+def test_tensorflow_retrace_notice_is_dropped_and_other_warnings_kept(caplog):
+    import logging
+
+    from neurogrs.pruning.tf_quiet import import_tensorflow
+
+    import_tensorflow()
+    log = logging.getLogger("tensorflow")
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        log.warning("5 out of the last 5 calls to <function _train> triggered tf.function "
+                    "retracing. Tracing is expensive")
+        log.warning("something else")
+    assert [r.getMessage() for r in caplog.records] == ["something else"]

@@ -136,6 +136,12 @@ def _add_pruning_run_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--initial-epochs", type=int, default=None,
                    help="initial training epochs (default 150)")
     s.add_argument("--no-tq", action="store_true", help="skip Stage T/Q after each method")
+    s.add_argument("--stage-t", choices=("layerwise", "global", "per_layer"), default=None,
+                   help="the Stage T reading of the jobs' Stage T/Q (default layerwise; "
+                        "`neurogrs prune --stage-t`)")
+    s.add_argument("--tq-readings", default=None, metavar="layerwise,global,per_layer",
+                   help="also run these Stage T readings on each job's structured model and "
+                        "tabulate them side by side (no retraining)")
     s.add_argument("--resume", action="store_true",
                    help="continue the suite in --out: finished jobs are skipped")
     s.add_argument("--tables-only", action="store_true",
@@ -173,11 +179,12 @@ def _bench_pruning_suite(args: argparse.Namespace) -> int:
         return tuple(n.strip() for n in text.split(",") if n.strip()) if text else ()
 
     prune = PruneSettings.from_file(args.config, retrain_epochs=args.retrain_epochs,
-                                    initial_epochs=args.initial_epochs, seed=args.seed)
+                                    initial_epochs=args.initial_epochs, seed=args.seed,
+                                    stage_t=args.stage_t)
     settings = SuiteSettings(models=names(args.models), methods=names(args.methods),
                              splits=names(args.splits), sessions=names(args.sessions),
                              trials=args.trials, frames=args.suite_frames, tq=not args.no_tq,
-                             prune=prune)
+                             tq_readings=names(args.tq_readings), prune=prune)
     if args.tables_only:  # the settings the suite in --out was run with, when recorded
         from pathlib import Path
 

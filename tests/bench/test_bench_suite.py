@@ -234,3 +234,24 @@ def test_readings_table_and_distinct_values_target():
         in md
     assert "Stage T readings, same structured models (shuffled)" in terminal(tables)
     assert summarize_readings([_rec("shuffled", "nn1", "grs", 10, 5, 0.9, 0.9, 2)]) == []
+
+
+def test_cli_tq_readings_and_stage_t_reach_the_suite_settings(tmp_path, capsys):
+    from neurogrs.cli import main
+
+    code = main(["bench", "pruning", "--suite", "--out", str(tmp_path / "s"),
+                 "--tq-readings", "layerwise,bogus"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "tq_readings must be distinct names among ('layerwise', 'global', 'per_layer')" in err
+    assert "bogus" in err and not (tmp_path / "s" / "jobs.jsonl").exists()
+    s = S.SuiteSettings(tq_readings=["global", "per_layer"],
+                        prune=replace(TINY, stage_t="global"))
+    assert s.tq_readings == ("global", "per_layer")
+    assert S.SuiteSettings.from_dict(json.loads(json.dumps(s.to_dict()))) == s
+    out = tmp_path / "t"
+    out.mkdir()
+    assert main(["bench", "pruning", "--tables-only", "--out", str(out), "--stage-t",
+                 "per_layer"]) == 0  # no suite.json: the flags' settings
+    tables = json.loads((out / "tables.json").read_text())
+    assert tables["settings"]["prune"]["stage_t"] == "per_layer"

@@ -56,6 +56,8 @@ def readings_for_job(record: dict, sessions: Path, prune: PruneSettings,
     out = {}
     for reading in readings:
         result = tq(spec, data, replace(prune, stage_t=reading))
+        if result.partial:  # Ctrl-C inside Stage T/Q: stop the suite, record nothing
+            raise KeyboardInterrupt
         v = model_values(result.spec, data, prune.metric)
         out[reading] = {
             "nonzero_params": v["nonzero_params"], "distinct_values": v["distinct_values"],

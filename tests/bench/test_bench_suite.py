@@ -255,3 +255,25 @@ def test_cli_tq_readings_and_stage_t_reach_the_suite_settings(tmp_path, capsys):
                  "per_layer"]) == 0  # no suite.json: the flags' settings
     tables = json.loads((out / "tables.json").read_text())
     assert tables["settings"]["prune"]["stage_t"] == "per_layer"
+
+
+def test_ctrl_c_inside_a_reading_stops_the_readings(tiny_suite, monkeypatch):
+    from neurogrs.bench.tq_readings import readings_for_job
+    from neurogrs.pruning import tq as tq_module
+
+    settings, out, _ = tiny_suite
+    rec = _lines(out / "jobs.jsonl")[0]
+    prune = S.Job(rec["model"], rec["split"], rec["session"], rec["trial"],
+                  rec["method"]).settings(settings.prune)
+
+    real, calls = tq_module.decision_metric, []
+
+    def interrupted(*args, **kwargs):  # Ctrl-C arriving inside Stage T's sweeps
+        calls.append(1)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tq_module, "decision_metric", interrupted)
+    with pytest.raises(KeyboardInterrupt):  # before the fix: a truncated reading, recorded
+        readings_for_job(rec, out / "sessions", prune, ("layerwise",))

@@ -8,6 +8,7 @@ import argparse
 import sys
 
 from neurogrs.pruning.methods import method_names
+from neurogrs.pruning.settings import STAGE_T_READINGS
 
 __all__ = ["register"]
 
@@ -117,6 +118,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"Stage T first threshold (default {d.theta})")
     s.add_argument("--theta-step", type=float, default=None,
                    help=f"Stage T threshold step (default {d.theta_step})")
+    s.add_argument("--stage-t", choices=STAGE_T_READINGS, default=None,
+                   help="Stage T stop rule: 'layerwise' (the first failing layer ends it; the "
+                        "authors' code), 'global' (one all-layer cut per sweep; the paper's "
+                        "prose), 'per_layer' (a failing layer keeps its threshold, the others "
+                        f"go on) (default {d.stage_t})")
     s.add_argument("--decimals", type=int, default=None,
                    help=f"Stage Q first decimal places (default {d.decimals})")
     j = p.add_argument_group("JGRS (--method jgrs; algorithms.md §8, our reconstruction)")
@@ -154,7 +160,7 @@ _FLAG_FIELDS = {"metric": "metric", "split": "split", "blocks": "blocks", "seed"
                 "batch_size": "batch_size", "lr": "learning_rate",
                 "dropout_decay": "dropout_decay", "tau_s": "tau_s", "tau_t": "tau_t",
                 "tau_q": "tau_q", "min_units": "min_units", "theta": "theta",
-                "theta_step": "theta_step", "decimals": "decimals",
+                "theta_step": "theta_step", "stage_t": "stage_t", "decimals": "decimals",
                 **{f: f for f in ("jgrs_rule", "jgrs_score", "jgrs_j0", "jgrs_j0_fraction",
                                   "jgrs_delta", "jgrs_factor", "jgrs_max_jump", "jgrs_phase2")}}
 

@@ -150,11 +150,12 @@ class _Flow:
         result = tq(pruned, data, self.settings)
         cand["tq_details"] = result.to_dict()
         prov = {**self.provenance, "stage": "tq", "parent_hash": pruned.content_hash(),
-                "theta": result.theta, "decimals": result.decimals}
+                "stage_t": result.stage_t, "theta": result.theta, "decimals": result.decimals}
         final, cand["artifacts"]["tq"] = _artifact(result.spec, data,
                                                     self.out / label / f"{self.method}-tq", prov)
         cand["tq"] = {**model_values(final, data, self.settings.metric),
-                      "decimals": result.decimals, "theta": result.theta}
+                      "decimals": result.decimals, "theta": result.theta,
+                      "stage_t": result.stage_t}
         cand["reductions"]["tq"] = reductions(cand["tq"], initial)
         return final, result.partial
 

@@ -2,7 +2,8 @@
 
 `PruneSettings()` holds the NeuroGRS defaults (algorithms.md §3-§4): τ_S 0.985, τ_T 0.995,
 τ_Q 0.990, fine-tuning 50 epochs, batch 32, Adam 1e-3, dropout × 0.95 per iteration,
-minimum 2 units per prunable layer, θ 0.001 step 0.001, 4 decimals. The decision metric
+minimum 2 units per prunable layer, θ 0.001 step 0.001 (Stage T reading "layerwise"),
+4 decimals. The decision metric
 defaults to balanced accuracy on D_V (see docs/pruning.md for why).
 
 A TOML file holds any subset of the fields at top level:
@@ -24,12 +25,16 @@ from typing import Any
 from neurogrs.errors import ConfigError
 from neurogrs.settings import read_toml
 
-__all__ = ["PruneSettings", "METRICS", "SPLITS", "JUMP_RULES", "JUMP_SCORES"]
+__all__ = ["PruneSettings", "METRICS", "SPLITS", "JUMP_RULES", "JUMP_SCORES",
+           "STAGE_T_READINGS"]
 
 METRICS = ("balanced_accuracy", "accuracy")
 SPLITS = ("blocked", "shuffled")
 JUMP_RULES = ("doubling", "tolerance")  # JGRS phase 1: J×2 / J÷2, or jump while ≥ τ_S·A0
 JUMP_SCORES = ("every_unit", "random_unit")  # JGRS: which removals a jump step scores
+# Stage T's "stop" (pruning/tq.py): the first failing layer ends it (the authors' code,
+# the default), one all-layer cut per sweep (the paper's prose), or per-layer thresholds
+STAGE_T_READINGS = ("layerwise", "global", "per_layer")
 
 
 def _number(name: str, value: Any, lo: float, hi: float, *, integer: bool = False,
@@ -56,6 +61,7 @@ class PruneSettings:
     min_units: int = 2  # per prunable layer
     theta: float = 0.001  # Stage T first threshold
     theta_step: float = 0.001
+    stage_t: str = "layerwise"  # Stage T reading, one of STAGE_T_READINGS
     decimals: int = 4  # Stage Q first rounding
     metric: str = "balanced_accuracy"  # decision metric on D_V
     seed: int = 0
@@ -105,6 +111,9 @@ class PruneSettings:
         if self.jgrs_score not in JUMP_SCORES:
             raise ConfigError(f"jgrs_score must be one of {JUMP_SCORES}, "
                               f"got {self.jgrs_score!r}")
+        if self.stage_t not in STAGE_T_READINGS:
+            raise ConfigError(f"stage_t must be one of {STAGE_T_READINGS}, "
+                              f"got {self.stage_t!r}")
         if self.split not in SPLITS:
             raise ConfigError(f"split must be one of {SPLITS}, got {self.split!r}")
 

@@ -1,10 +1,19 @@
 """Stage T (threshold) and Stage Q (quantise): unstructured pruning, no retraining (§4).
 
-Stage T: θ starts at `theta`; each sweep walks the weighted layers in order (the output
-layer included), zeroes the kernel and bias entries with |w| < θ in one layer, and keeps
-that layer's change while the D_V metric stays >= τ_T · (the input model's metric);
-the first failure reverts that layer and ends Stage T. θ grows by `theta_step` per sweep.
-Zeros stay zero (a cut is only ever reverted to the state before it).
+Stage T: θ starts at `theta` and grows by `theta_step` per sweep; a cut zeroes the kernel
+and bias entries with |w| < θ of the CURRENT weights (the output layer included) and is
+kept while the D_V metric stays >= τ_T · (the input model's metric), otherwise reverted.
+Zeros stay zero (a cut is only ever reverted to the state before it). Three readings of
+"stop" (`PruneSettings.stage_t`; docs/pruning.md "Stage T readings" has the measurements):
+
+- `layerwise` (default): each sweep cuts layer by layer; the first failing layer ends
+  Stage T. algorithms.md §4, and what the authors' code does (their t.py), i.e. what
+  produced the paper's tables.
+- `global`: each sweep cuts every layer at once and checks once; the first failing sweep
+  ends Stage T (the paper's prose for Algorithm 2: "all weights whose magnitudes fall
+  below a threshold Thresh are temporarily removed").
+- `per_layer` (our reconstruction): layer by layer; a failing layer keeps its last θ and
+  leaves, the other layers keep growing theirs until each has failed once or is all zero.
 
 Stage Q: from `decimals` places down to 0, round each layer (kernel and bias) to d
 decimals in turn, keeping it while the metric stays >= τ_Q · (Stage T's metric); the
@@ -38,11 +47,15 @@ class TQResult:
     trajectory: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     partial: bool = False
+    stage_t: str = "layerwise"  # the Stage T reading that ran (PruneSettings.stage_t)
+    layer_theta: dict[int, float | None] = field(default_factory=dict)  # last θ each layer held
 
     def to_dict(self) -> dict:
         return {
             "metric_in": self.metric_in, "metric_t": self.metric_t, "metric_q": self.metric_q,
-            "theta": self.theta, "decimals": self.decimals,
+            "stage_t": self.stage_t, "theta": self.theta,
+            "layer_theta": {str(k): v for k, v in self.layer_theta.items()},
+            "decimals": self.decimals,
             "layer_decimals": {str(k): v for k, v in self.layer_decimals.items()},
             "nonzero_params": self.spec.nonzero_params(),
             "distinct_values": distinct_values(self.spec),
@@ -75,43 +88,129 @@ def _max_abs(spec: ModelSpec) -> float:
                for _, l in spec.weighted_layers())
 
 
+def _cut_layer(layer, theta: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """The layer's (kernel, bias) with |w| < θ zeroed, or None when nothing new is below θ."""
+    kernel, bias = _cut(layer.kernel, theta), _cut(layer.bias, theta)
+    if (np.count_nonzero(kernel) == np.count_nonzero(layer.kernel)
+            and np.count_nonzero(bias) == np.count_nonzero(layer.bias)):
+        return None
+    return kernel, bias
+
+
+class _StageT:
+    """The state every Stage T reading shares: the current model, its metric, the floor."""
+
+    def __init__(self, spec: ModelSpec, data: PruneData, settings: PruneSettings) -> None:
+        self.data, self.settings = data, settings
+        self.ref = decision_metric(spec, data, settings.metric)
+        self.floor = settings.tau_t * self.ref
+        self.current, self.metric = spec, self.ref
+        self.trajectory: list[dict] = []
+        self.layer_theta: dict[int, float | None] = {i: None for i, _ in spec.weighted_layers()}
+
+    def theta(self, sweep: int) -> float:
+        return self.settings.theta + sweep * self.settings.theta_step  # no accumulated rounding
+
+    def attempt(self, cuts: dict[int, tuple[np.ndarray, np.ndarray]], theta: float) -> bool:
+        """Apply `cuts` (layer -> kernel, bias), keep them if the D_V metric holds."""
+        trial = self.current
+        for i, (kernel, bias) in cuts.items():
+            trial = _with_layer(trial, i, kernel, bias)
+        m = decision_metric(trial, self.data, self.settings.metric)
+        ok = m >= self.floor
+        layers = sorted(cuts)
+        self.trajectory.append({"stage": "T", "theta": round(theta, 10),
+                                "layer": layers[0] if len(layers) == 1 else None,
+                                "layers": layers, "metric": m, "kept": ok,
+                                "nonzero_params": trial.nonzero_params()})
+        if ok:
+            self.current, self.metric = trial, m
+            for i in layers:
+                self.layer_theta[i] = round(theta, 10)
+        return ok
+
+    def passed(self, i: int, theta: float) -> None:
+        """Layer i had nothing new below θ: it holds at θ without a check."""
+        self.layer_theta[i] = round(theta, 10)
+
+
+def _layerwise(st: _StageT) -> float | None:
+    """Layer by layer at one θ per sweep; the first failing layer ends Stage T."""
+    sweep, last_ok = 0, None
+    while st.theta(sweep) <= _max_abs(st.current):
+        theta = st.theta(sweep)
+        for i, layer in st.current.weighted_layers():
+            cut = _cut_layer(layer, theta)
+            if cut is None:
+                st.passed(i, theta)
+            elif not st.attempt({i: cut}, theta):
+                return last_ok
+        last_ok = round(theta, 10)
+        sweep += 1
+    return last_ok
+
+
+def _global(st: _StageT) -> float | None:
+    """Every layer at once at one θ per sweep; the first failing sweep ends Stage T."""
+    sweep, last_ok = 0, None
+    while st.theta(sweep) <= _max_abs(st.current):
+        theta = st.theta(sweep)
+        cuts = {}
+        for i, layer in st.current.weighted_layers():
+            cut = _cut_layer(layer, theta)
+            if cut is None:
+                st.passed(i, theta)
+            else:
+                cuts[i] = cut
+        if cuts and not st.attempt(cuts, theta):
+            return last_ok
+        last_ok = round(theta, 10)
+        sweep += 1
+    return last_ok
+
+
+def _per_layer(st: _StageT) -> float | None:
+    """Layer by layer; a failing layer keeps its last θ and leaves, the others go on.
+
+    Stage T ends when every layer has failed once or has no non-zero weight left. Returns
+    the largest θ every layer was cut at (None if a layer failed at the first θ).
+    """
+    active = [i for i, _ in st.current.weighted_layers()]
+    sweep = 0
+    while active:
+        theta = st.theta(sweep)
+        for i in list(active):
+            layer = st.current.layers[i]
+            cut = _cut_layer(layer, theta)
+            if cut is None:
+                st.passed(i, theta)
+            elif not st.attempt({i: cut}, theta):
+                active.remove(i)  # this layer keeps its θ; the other layers continue
+                continue
+            layer = st.current.layers[i]
+            if not (np.count_nonzero(layer.kernel) or np.count_nonzero(layer.bias)):
+                active.remove(i)  # nothing left to cut
+        sweep += 1
+    thetas = list(st.layer_theta.values())
+    return None if any(t is None for t in thetas) else min(thetas)
+
+
+_READINGS = {"layerwise": _layerwise, "global": _global, "per_layer": _per_layer}
+
+
 def stage_t(spec: ModelSpec, data: PruneData, settings: PruneSettings,
             rng: np.random.Generator | None = None) -> TQResult:
-    """Stage T alone (`rng` unused: Stage T is deterministic)."""
+    """Stage T alone, in the reading `settings.stage_t` (`rng` unused: deterministic)."""
     t0 = time.perf_counter()
-    ref = decision_metric(spec, data, settings.metric)
-    floor = settings.tau_t * ref
-    current, metric = spec, ref
-    sweep, last_ok = 0, None
-    theta = settings.theta
-    trajectory: list[dict] = []
-    partial = False
+    st = _StageT(spec, data, settings)
+    theta, partial = None, False
     try:
-        failed = False
-        while not failed and theta <= _max_abs(current):
-            for i, layer in current.weighted_layers():
-                kernel, bias = _cut(layer.kernel, theta), _cut(layer.bias, theta)
-                if (np.count_nonzero(kernel) == np.count_nonzero(layer.kernel)
-                        and np.count_nonzero(bias) == np.count_nonzero(layer.bias)):
-                    continue  # nothing new below θ in this layer: the model is unchanged
-                trial = _with_layer(current, i, kernel, bias)
-                m = decision_metric(trial, data, settings.metric)
-                ok = m >= floor
-                trajectory.append({"stage": "T", "theta": round(theta, 10), "layer": i,
-                                   "metric": m, "kept": ok,
-                                   "nonzero_params": trial.nonzero_params()})
-                if not ok:
-                    failed = True
-                    break
-                current, metric = trial, m
-            if not failed:
-                last_ok = round(theta, 10)
-            sweep += 1
-            theta = settings.theta + sweep * settings.theta_step  # no accumulated rounding
+        theta = _READINGS[settings.stage_t](st)
     except KeyboardInterrupt:
         partial = True
-    return TQResult(current, ref, metric, metric, last_ok, None, {}, trajectory,
-                    time.perf_counter() - t0, partial)
+    return TQResult(st.current, st.ref, st.metric, st.metric, theta, None, {}, st.trajectory,
+                    time.perf_counter() - t0, partial, stage_t=settings.stage_t,
+                    layer_theta=dict(st.layer_theta))
 
 
 def stage_q(t_result: TQResult, data: PruneData, settings: PruneSettings,
@@ -146,7 +245,8 @@ def stage_q(t_result: TQResult, data: PruneData, settings: PruneSettings,
         partial = True
     return TQResult(current, t_result.metric_in, t_result.metric_t, metric, t_result.theta, done,
                     layer_decimals, trajectory,
-                    t_result.seconds + time.perf_counter() - t0, partial)
+                    t_result.seconds + time.perf_counter() - t0, partial,
+                    stage_t=t_result.stage_t, layer_theta=dict(t_result.layer_theta))
 
 
 def tq(spec: ModelSpec, data: PruneData, settings: PruneSettings,

@@ -154,6 +154,12 @@ def _add_pruning_run_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"initial training epochs (default {QUICK_PRUNE['initial_epochs']}; "
                         f"the paper's: 150)")
     s.add_argument("--no-tq", action="store_true", help="skip Stage T/Q after each method")
+    s.add_argument("--stage-t", choices=("layerwise", "global", "per_layer"), default=None,
+                   help="the Stage T reading of the jobs' Stage T/Q (default layerwise; "
+                        "`neurogrs prune --stage-t`)")
+    s.add_argument("--tq-readings", default=None, metavar="layerwise,global,per_layer",
+                   help="also run these Stage T readings on each job's structured model and "
+                        "tabulate them side by side (no retraining)")
     s.add_argument("--resume", action="store_true",
                    help="continue the suite in --out: finished jobs are skipped")
     s.add_argument("--tables-only", action="store_true",
@@ -197,14 +203,15 @@ def _bench_pruning_suite(args: argparse.Namespace) -> int:
     given = read_toml(args.config, f"--config {args.config}") if args.config else {}
     prune = replace(PruneSettings.from_dict({**QUICK_PRUNE, **given}), seed=args.seed,
                     **{k: v for k, v in (("retrain_epochs", args.retrain_epochs),
-                                         ("initial_epochs", args.initial_epochs))
+                                         ("initial_epochs", args.initial_epochs),
+                                         ("stage_t", args.stage_t))
                        if v is not None})
     sessions = () if args.sessions == "all" else names(args.sessions)
     settings = SuiteSettings(models=names(args.models), methods=names(args.methods),
                              splits=names(args.splits), sessions=sessions,
                              trials=args.trials, frames=args.suite_frames, tq=not args.no_tq,
                              difficulty=args.difficulty,
-                             prune=prune)
+                             tq_readings=names(args.tq_readings), prune=prune)
     if args.tables_only:  # the settings the suite in --out was run with, when recorded
         from pathlib import Path
 

@@ -27,7 +27,7 @@ from typing import Callable, Iterable
 
 from neurogrs.errors import ConfigError
 from neurogrs.pruning.methods import method_names
-from neurogrs.pruning.settings import PruneSettings
+from neurogrs.pruning.settings import STAGE_T_READINGS, PruneSettings
 from neurogrs.simulate_settings import DIFFICULTIES, SimulationSettings
 
 __all__ = ["SPLITS", "SUITE_SCHEMA", "QUICK_SESSIONS", "QUICK_PRUNE", "SuiteSettings", "Job", "plan_jobs", "suite_sessions",
@@ -70,18 +70,23 @@ class SuiteSettings:
     frames: int = 3000  # frames per simulated session
     difficulty: str = "standard"  # simulator setting (neurogrs.simulate_settings.DIFFICULTIES)
     tq: bool = True  # Stage T/Q after every structured method
+    # Stage T readings also run on each job's structured model, recorded side by side
+    # (neurogrs.bench.tq_readings); () = only the one in prune.stage_t
+    tq_readings: tuple[str, ...] = ()
     prune: PruneSettings = PruneSettings()
 
     def __post_init__(self) -> None:
         if isinstance(self.prune, dict):
             object.__setattr__(self, "prune", PruneSettings.from_dict(self.prune))
-        for name in ("models", "methods", "splits", "sessions"):
+        for name in ("models", "methods", "splits", "sessions", "tq_readings"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         _names("models", self.models, MODELS)
         _names("methods", self.methods, method_names())
         _names("splits", self.splits, SPLITS)
         if self.sessions:
             _names("sessions", self.sessions, all_session_names())
+        if self.tq_readings:
+            _names("tq_readings", self.tq_readings, STAGE_T_READINGS)
         if isinstance(self.trials, bool) or not isinstance(self.trials, int) \
                 or not 1 <= self.trials <= 1000:
             raise ConfigError(f"trials must be an integer in [1, 1000], got {self.trials!r}")
@@ -96,7 +101,8 @@ class SuiteSettings:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d.update({k: list(getattr(self, k)) for k in ("models", "methods", "splits", "sessions")})
+        d.update({k: list(getattr(self, k))
+                  for k in ("models", "methods", "splits", "sessions", "tq_readings")})
         d["prune"] = self.prune.to_dict()
         return d
 
@@ -160,8 +166,8 @@ def _values(v: dict) -> dict:
     """The numbers of one model (v_i from the prune report) that the tables read."""
     return {
         "structure": v["structure"], "params": v["params"], "flops": v["flops"],
-        "nonzero_params": v["nonzero_params"],
-        "val_metric": v["val"]["metric"], "test_metric": v["test"]["metric"],
+        "nonzero_params": v["nonzero_params"], "distinct_values": v.get("distinct_values"),
+        "effective_flops": v.get("effective_flops"), "val_metric": v["val"]["metric"], "test_metric": v["test"]["metric"],
         "test_accuracy": v["test"]["accuracy"],
         "test_balanced_accuracy": v["test"]["balanced_accuracy"],
     }
@@ -182,7 +188,7 @@ def job_record(job: Job, settings: PruneSettings, report: dict, seconds: float,
     }
     if cand.get("tq") is not None:
         rec["tq"] = {**_values(cand["tq"]), "decimals": cand["tq"]["decimals"],
-                     "theta": cand["tq"]["theta"]}
+                     "theta": cand["tq"]["theta"], "stage_t": cand["tq"].get("stage_t")}
     return rec
 
 
@@ -252,7 +258,12 @@ def _run_job(job: Job, settings: SuiteSettings, sessions: Path, out: Path) -> di
                         progress=lambda desc: PruneProgress(f"{job.key}:", stream=sys.stderr))
     if run.partial:
         raise KeyboardInterrupt  # Ctrl-C inside the search: this job is not recorded
-    return job_record(job, prune, run.report, time.perf_counter() - t0, job_dir)
+    rec = job_record(job, prune, run.report, time.perf_counter() - t0, job_dir)
+    if settings.tq_readings:
+        from neurogrs.bench.tq_readings import readings_for_job
+
+        rec["tq_readings"] = readings_for_job(rec, sessions, prune, settings.tq_readings)
+    return rec
 
 
 def run_suite(settings: SuiteSettings, out_dir: str | Path, *, resume: bool = False,

@@ -5,7 +5,11 @@ One row per (split, model, method), over that group's finished jobs:
 - test metric loss in percentage points, initial − pruned (mean, min, max): accuracy on
   the shuffled split, balanced accuracy on the blocked split (each split's decision metric)
 - parameters and FLOPs of the pruned model as % of the initial model
-- after Stage T/Q: non-zero parameters as % of the initial parameters, and its test loss
+- after Stage T/Q: non-zero parameters and distinct weight values as % of the initial
+  parameters (distinct values is what the paper's "Params_U" column counts: the authors'
+  q.py reports np.unique over every weight after Stage Q), and its test loss
+- when the jobs ran `--tq-readings`: one row per Stage T reading on the same structured
+  models (`readings`)
 - search wall time (seconds) and the number of retrainings (fine-tunings)
 
 and per (split, model) GRS against JGRS on the same jobs (`jgrs_vs_grs`): speed-up in wall
@@ -23,7 +27,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-__all__ = ["TABLES_SCHEMA", "stats", "summarize", "jgrs_vs_grs", "targets", "markdown",
+__all__ = ["TABLES_SCHEMA", "stats", "summarize", "jgrs_vs_grs", "summarize_readings", "targets", "markdown",
            "terminal", "write_tables"]
 
 TABLES_SCHEMA = "neurogrs.prune-suite-tables/1"
@@ -78,6 +82,9 @@ def summarize(records: list[dict]) -> list[dict]:
                                        for r in rs),
                     "tq_nonzero_pct": stats(_pct(r["tq"]["nonzero_params"],
                                                  r["initial"]["params"]) for r in tq),
+                    "tq_distinct_pct": stats(_pct(r["tq"]["distinct_values"],
+                                                  r["initial"]["params"]) for r in tq
+                                             if r["tq"].get("distinct_values") is not None),
                     "tq_test_loss_pp": stats(100.0 * (r["initial"]["test_metric"]
                                                       - r["tq"]["test_metric"]) for r in tq),
                     "search_seconds": stats(r["search_seconds"] for r in rs),
@@ -124,6 +131,33 @@ def jgrs_vs_grs(records: list[dict]) -> list[dict]:
     return out
 
 
+def summarize_readings(records: list[dict]) -> list[dict]:
+    """One row per (split, model, method, Stage T reading) of the records that hold
+    `tq_readings` (the same structured model under each reading)."""
+    from neurogrs.pruning.settings import STAGE_T_READINGS
+
+    ok = [r for r in records if r.get("status") == "ok" and r.get("tq_readings")]
+    rows = []
+    for split, model, method in dict.fromkeys((r["split"], r["model"], r["method"])
+                                              for r in ok):
+        rs = [r for r in ok if (r["split"], r["model"], r["method"]) == (split, model, method)]
+        for reading in _order((k for r in rs for k in r["tq_readings"]), STAGE_T_READINGS):
+            pairs = [(r, r["tq_readings"][reading]) for r in rs if reading in r["tq_readings"]]
+            rows.append({
+                "split": split, "model": model, "method": method, "reading": reading,
+                "jobs": len(pairs),
+                "nonzero_pct": stats(_pct(v["nonzero_params"], r["initial"]["params"])
+                                     for r, v in pairs),
+                "distinct_pct": stats(_pct(v["distinct_values"], r["initial"]["params"])
+                                      for r, v in pairs),
+                "val_loss_pp": stats(100.0 * (r["initial"]["val_metric"] - v["val_metric"])
+                                     for r, v in pairs),
+                "test_loss_pp": stats(100.0 * (r["initial"]["test_metric"] - v["test_metric"])
+                                      for r, v in pairs),
+            })
+    return rows
+
+
 def _row(rows: list[dict], split: str, model: str, method: str) -> dict | None:
     return next((r for r in rows if (r["split"], r["model"], r["method"])
                  == (split, model, method)), None)
@@ -143,6 +177,11 @@ def targets(rows: list[dict], split: str = "shuffled") -> list[dict]:
     out.append({"target": "GRS+TQ on nn1: non-zero params <= 6% (mean)", "paper": "5.7%",
                 "measured": None if tq is None else f"{tq['mean']:.1f}%",
                 "met": None if tq is None else bool(tq["mean"] <= 6.0)})
+    dv = None if grs is None else grs.get("tq_distinct_pct")
+    out.append({"target": "GRS+TQ on nn1: distinct weight values <= 6% of the initial params "
+                          "(mean; what the paper's Params_U counts)", "paper": "5.72%",
+                "measured": None if dv is None else f"{dv['mean']:.1f}%",
+                "met": None if dv is None else bool(dv["mean"] <= 6.0)})
     for model in ("nn1", "cnn1"):
         g = _row(rows, split, model, "grs")
         for other in ("rrs", "nwm"):
@@ -166,12 +205,20 @@ def _mmm(s: dict | None, digits: int = 1) -> str:
 def _cells(r: dict) -> list[str]:
     return [r["model"], r["method"].upper(), str(r["jobs"]), _mmm(r["test_loss_pp"], 2),
             _mmm(r["params_pct"]), _mmm(r["flops_pct"]), _mmm(r["tq_nonzero_pct"]),
-            _mmm(r["tq_test_loss_pp"], 2), f"{r['search_seconds']['mean']:.1f}",
+            _mmm(r.get("tq_distinct_pct")), _mmm(r["tq_test_loss_pp"], 2), f"{r['search_seconds']['mean']:.1f}",
             _mmm(r["retrainings"], 0)]
 
 
 _HEAD = ["model", "method", "jobs", "test loss pp", "params %", "FLOPs %", "+TQ non-zero %",
-         "+TQ test loss pp", "search s", "retrainings"]
+         "+TQ distinct %", "+TQ test loss pp", "search s", "retrainings"]
+_READING_HEAD = ["model", "method", "Stage T reading", "jobs", "+TQ non-zero %",
+                 "+TQ distinct %", "+TQ val loss pp", "+TQ test loss pp"]
+
+
+def _reading_cells(r: dict) -> list[str]:
+    return [r["model"], r["method"].upper(), r["reading"], str(r["jobs"]),
+            _mmm(r["nonzero_pct"]), _mmm(r["distinct_pct"]), _mmm(r["val_loss_pp"], 2),
+            _mmm(r["test_loss_pp"], 2)]
 
 
 _VS_HEAD = ["split", "model", "pairs", "wall speed-up", "fine-tuning speed-up",
@@ -208,6 +255,12 @@ def markdown(tables: dict) -> str:
         lines += ["| " + " | ".join(_cells(r)) + " |" for r in rows]
         sessions = sorted({s for r in rows for s in r["sessions"]})
         lines += ["", f"Sessions: {', '.join(sessions)}.", ""]
+        readings = [r for r in tables.get("readings", []) if r["split"] == split]
+        if readings:
+            lines += [f"Stage T readings on the same structured models ({split} split):", "",
+                      "| " + " | ".join(_READING_HEAD) + " |", "|" + "---|" * len(_READING_HEAD)]
+            lines += ["| " + " | ".join(_reading_cells(r)) + " |" for r in readings]
+            lines.append("")
     if tables.get("jgrs_vs_grs"):
         lines += ["## GRS vs JGRS (the same jobs)", "", "| " + " | ".join(_VS_HEAD) + " |",
                   "|" + "---|" * len(_VS_HEAD)]
@@ -224,16 +277,22 @@ def markdown(tables: dict) -> str:
     return "\n".join(lines)
 
 
+def _aligned(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(f"{c:<{w}}" for c, w in zip(row, widths)).rstrip() for row in rows]
+
+
 def terminal(tables: dict) -> str:
     out = []
     for split, title in SPLIT_TITLES.items():
         rows = [[*_HEAD]] + [_cells(r) for r in tables["rows"] if r["split"] == split]
         if len(rows) == 1:
             continue
-        widths = [max(len(row[i]) for row in rows) for i in range(len(_HEAD))]
-        out.append(title)
-        out += ["  ".join(f"{c:<{w}}" for c, w in zip(row, widths)).rstrip() for row in rows]
-        out.append("")
+        out += [title, *_aligned(rows), ""]
+        readings = [_reading_cells(r) for r in tables.get("readings", []) if r["split"] == split]
+        if readings:
+            out += [f"Stage T readings, same structured models ({split})",
+                    *_aligned([[*_READING_HEAD], *readings]), ""]
     vs = [[*_VS_HEAD]] + [_vs_cells(v) for v in tables.get("jgrs_vs_grs", [])]
     if len(vs) > 1:
         widths = [max(len(row[i]) for row in vs) for i in range(len(_VS_HEAD))]
@@ -300,6 +359,7 @@ def write_tables(records: list[dict], settings: Any, out_dir: str | Path) -> dic
                    if r.get("status") == "error"],
         "rows": rows,
         "jgrs_vs_grs": jgrs_vs_grs(records),
+        "readings": summarize_readings(records),
         "targets": {split: targets(rows, split) for split in ("shuffled", "blocked")},
     }
     out = Path(out_dir)

@@ -251,3 +251,97 @@ def test_cli_quick_default_and_its_overrides(tmp_path, capsys):
     assert s["sessions"] == [] and s["difficulty"] == "hard"  # [] = all nine
     assert (s["prune"]["retrain_epochs"], s["prune"]["initial_epochs"]) == (50, 20)
     assert s["prune"]["tau_s"] == 0.97
+
+
+def test_tq_readings_rebuild_the_jobs_data_and_match_its_own_stage_t(tiny_suite):
+    from neurogrs.bench.tq_readings import readings_for_job
+
+    settings, out, _ = tiny_suite
+    rec = _lines(out / "jobs.jsonl")[0]
+    prune = rec_settings = S.Job(rec["model"], rec["split"], rec["session"], rec["trial"],
+                                 rec["method"]).settings(settings.prune)
+    got = readings_for_job(rec, out / "sessions", prune, ("layerwise", "global", "per_layer"))
+    assert list(got) == ["layerwise", "global", "per_layer"]
+    own = got[rec_settings.stage_t]  # the job ran the default reading: the same numbers
+    for key in ("nonzero_params", "distinct_values", "test_metric", "val_metric", "theta",
+                "decimals"):
+        assert own[key] == rec["tq"][key], key
+    for v in got.values():
+        assert v["val_metric"] >= 0.995 * 0.99 * rec["pruned"]["val_metric"] - 1e-12
+    with pytest.raises(ConfigError, match="not the job's data"):
+        readings_for_job(rec, out / "sessions", replace(prune, seed=prune.seed + 1),
+                         ("layerwise",))
+
+
+def test_readings_table_and_distinct_values_target():
+    from neurogrs.bench.suite_tables import summarize_readings, terminal
+
+    a = _rec("shuffled", "nn1", "grs", 1000, 100, 0.98, 0.97, 40)
+    b = _rec("shuffled", "nn1", "grs", 2000, 600, 0.90, 0.91, 120, session="M2_S1")
+    for r, dv in ((a, 10), (b, 60)):
+        r["tq"]["distinct_values"] = dv
+        r["tq_readings"] = {
+            "layerwise": {**r["tq"], "val_metric": 0.9, "test_metric": r["tq"]["test_metric"]},
+            "per_layer": {**r["tq"], "nonzero_params": r["tq"]["nonzero_params"] // 2,
+                          "distinct_values": dv, "val_metric": 0.89,
+                          "test_metric": r["tq"]["test_metric"] - 0.01}}
+    rows = summarize([a, b])
+    assert rows[0]["tq_distinct_pct"] == pytest.approx({"mean": 2.0, "min": 1.0, "max": 3.0})
+    t = {x["target"]: (x["measured"], x["met"]) for x in targets(rows)}
+    assert t["GRS+TQ on nn1: distinct weight values <= 6% of the initial params (mean; what "
+             "the paper's Params_U counts)"] == ("2.0%", True)
+    readings = summarize_readings([a, b])
+    assert [(r["reading"], r["jobs"]) for r in readings] == [("layerwise", 2), ("per_layer", 2)]
+    assert readings[1]["nonzero_pct"] == pytest.approx({"mean": 2.5, "min": 2.0, "max": 3.0})
+    assert readings[1]["val_loss_pp"] == pytest.approx({"mean": 1.0, "min": 1.0, "max": 1.0})
+    assert readings[1]["test_loss_pp"] == pytest.approx({"mean": 1.0, "min": 0.0, "max": 2.0})
+    tables = {"rows": rows, "readings": readings, "jobs_ok": 2, "jobs_failed": 0,
+              "targets": {s: targets(rows, s) for s in ("shuffled", "blocked")}}
+    md = markdown(tables)
+    assert "| nn1 | GRS | per_layer | 2 | 2.5 [2.0, 3.0] | 2.0 [1.0, 3.0] | 1.00 [1.00, 1.00] |" \
+        in md
+    assert "Stage T readings, same structured models (shuffled)" in terminal(tables)
+    assert summarize_readings([_rec("shuffled", "nn1", "grs", 10, 5, 0.9, 0.9, 2)]) == []
+
+
+def test_cli_tq_readings_and_stage_t_reach_the_suite_settings(tmp_path, capsys):
+    from neurogrs.cli import main
+
+    code = main(["bench", "pruning", "--suite", "--out", str(tmp_path / "s"),
+                 "--tq-readings", "layerwise,bogus"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "tq_readings must be distinct names among ('layerwise', 'global', 'per_layer')" in err
+    assert "bogus" in err and not (tmp_path / "s" / "jobs.jsonl").exists()
+    s = S.SuiteSettings(tq_readings=["global", "per_layer"],
+                        prune=replace(TINY, stage_t="global"))
+    assert s.tq_readings == ("global", "per_layer")
+    assert S.SuiteSettings.from_dict(json.loads(json.dumps(s.to_dict()))) == s
+    out = tmp_path / "t"
+    out.mkdir()
+    assert main(["bench", "pruning", "--tables-only", "--out", str(out), "--stage-t",
+                 "per_layer"]) == 0  # no suite.json: the flags' settings
+    tables = json.loads((out / "tables.json").read_text())
+    assert tables["settings"]["prune"]["stage_t"] == "per_layer"
+
+
+def test_ctrl_c_inside_a_reading_stops_the_readings(tiny_suite, monkeypatch):
+    from neurogrs.bench.tq_readings import readings_for_job
+    from neurogrs.pruning import tq as tq_module
+
+    settings, out, _ = tiny_suite
+    rec = _lines(out / "jobs.jsonl")[0]
+    prune = S.Job(rec["model"], rec["split"], rec["session"], rec["trial"],
+                  rec["method"]).settings(settings.prune)
+
+    real, calls = tq_module.decision_metric, []
+
+    def interrupted(*args, **kwargs):  # Ctrl-C arriving inside Stage T's sweeps
+        calls.append(1)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tq_module, "decision_metric", interrupted)
+    with pytest.raises(KeyboardInterrupt):  # before the fix: a truncated reading, recorded
+        readings_for_job(rec, out / "sessions", prune, ("layerwise",))

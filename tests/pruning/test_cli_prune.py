@@ -76,6 +76,20 @@ def test_end_to_end_grs_tq(tmp_path, session_file, capsys):
                                                            "candidates.png"}
 
 
+def test_stage_t_reading_flag_reaches_stage_t_report_and_provenance(tmp_path, session_file):
+    out = tmp_path / "out"
+    code = main(["prune", str(session_file), "--models", "nn2", "--method", "rrs", "--tq",
+                 "--stage-t", "per_layer", "--tau-s", "0.999", "--out", str(out), *FAST])
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    cand = report["candidates"]["nn2"]
+    assert report["settings"]["stage_t"] == "per_layer"
+    assert cand["tq"]["stage_t"] == cand["tq_details"]["stage_t"] == "per_layer"
+    assert set(cand["tq_details"]["layer_theta"]) == {"0", "2"}  # nn2's two weighted layers
+    prov = load_artifact(out / "nn2" / "rrs-tq").doc["provenance"]
+    assert prov["stage_t"] == prov["prune_settings"]["stage_t"] == "per_layer"
+
+
 def test_bad_selection_refused_before_training(tmp_path, session_file, capsys):
     code = main(["prune", str(session_file), "--out", str(tmp_path / "o"),
                  "--select", "acc.__class__ > 1", *FAST])

@@ -26,6 +26,7 @@ def test_round_trip():
     ("decimals", 9, "decimals"),
     ("metric", "f1", "metric must be one of"),
     ("split", "random", "split must be one of"),
+    ("stage_t", "first", "stage_t must be one of ('layerwise', 'global', 'per_layer')"),
     ("seed", True, "seed"),
 ])
 def test_bad_values_name_field_value_and_range(field, value, words):
@@ -54,3 +55,18 @@ def test_toml_unknown_key_and_bad_file(tmp_path):
     cfg.write_text("tau_s = 2.0\n")
     with pytest.raises(ConfigError, match="tau_s"):
         PruneSettings.from_file(cfg)
+
+
+def test_stage_t_reading_default_toml_flag_and_round_trip(tmp_path):
+    from neurogrs.cli import build_parser
+    from neurogrs.pruning.cli import settings_from_args
+
+    assert PruneSettings().stage_t == "layerwise"  # the authors' code (docs/pruning.md)
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('stage_t = "global"\n')
+    assert PruneSettings.from_file(cfg).stage_t == "global"
+    args = build_parser().parse_args(["prune", "s.npz", "--out", "o", "--config", str(cfg),
+                                      "--stage-t", "per_layer"])
+    s = settings_from_args(args)
+    assert s.stage_t == "per_layer"
+    assert PruneSettings.from_dict(s.to_dict()) == s

@@ -9,7 +9,9 @@ and engine and codegen tests use it without TensorFlow.
 Temporal variants (causal: past and present frames only) wrap a frame-wise model:
 `<model>_traces` puts LeakyTraces at `TRACE_TAUS` in front (per neuron, or per pixel as
 extra image channels for CNNs), `<model>_filter` appends a ForwardFilter after the
-softmax, `<model>_traces_filter` both. A freshly initialised ForwardFilter holds a
+softmax, `<model>_traces_filter` both. Every temporal variant also drops out its core's
+inputs while training (`INPUT_DROPOUT`; an identity at inference): decoding a later
+session needs a core that does not lean on a few neurons. A freshly initialised ForwardFilter holds a
 placeholder (sticky transitions, uniform prior); training fits it from the labels.
 """
 from __future__ import annotations
@@ -31,8 +33,8 @@ from neurogrs.spec import (
     Preprocessing,
 )
 
-__all__ = ["ZOO", "FRAMEWISE", "TRACE_TAUS", "TEMPORAL", "blueprint", "is_cnn", "init_spec",
-           "spec_from_blueprint"]
+__all__ = ["ZOO", "FRAMEWISE", "TRACE_TAUS", "INPUT_DROPOUT", "TEMPORAL", "blueprint", "is_cnn",
+           "init_spec", "spec_from_blueprint"]
 
 Blueprint = tuple[tuple[Any, ...], ...]
 
@@ -63,8 +65,15 @@ FRAMEWISE: dict[str, Blueprint] = {
 TRACE_TAUS: tuple[float, ...] = (10.0,)
 
 
+# Dropout on the core's inputs (the neurons and their traces) of every temporal variant,
+# training only. Measured across simulated sessions (docs/temporal.md, "Input dropout"):
+# without it the temporal cores fit session 1's neurons and carry little to later sessions.
+INPUT_DROPOUT = 0.35
+
+
 def _temporal(bp: Blueprint, traces: bool, filt: bool) -> Blueprint:
-    return ((("traces", TRACE_TAUS),) if traces else ()) + bp + ((("filter",),) if filt else ())
+    return (((("traces", TRACE_TAUS),) if traces else ()) + (("dropout", INPUT_DROPOUT),) + bp
+            + ((("filter",),) if filt else ()))
 
 
 TEMPORAL: dict[str, Blueprint] = {

@@ -33,8 +33,13 @@ def is_start_up_noise(line: str) -> bool:
 
 
 def import_tensorflow() -> ModuleType:
-    """`import tensorflow`, its start-up noise dropped, anything else kept on stderr."""
+    """`import tensorflow`, its start-up noise dropped, anything else kept on stderr.
+
+    The retrace-notice filter is installed on every call (once per logger), so it holds
+    even when something imported TensorFlow first (a benchmark's LiteRT/Keras reference).
+    """
     if "tensorflow" in sys.modules:
+        _filter_retrace_notices()
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # C++ INFO/WARNING after start-up
     sys.stderr.flush()
@@ -52,8 +57,14 @@ def import_tensorflow() -> ModuleType:
                     if not is_start_up_noise(line)]
             if kept:
                 print("\n".join(kept), file=sys.stderr, flush=True)
-    logging.getLogger("tensorflow").addFilter(RetraceNotice())
+    _filter_retrace_notices()
     return tf
+
+
+def _filter_retrace_notices() -> None:
+    log = logging.getLogger("tensorflow")
+    if not any(isinstance(f, RetraceNotice) for f in log.filters):
+        log.addFilter(RetraceNotice())
 
 
 class RetraceNotice(logging.Filter):

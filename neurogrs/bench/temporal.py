@@ -10,6 +10,11 @@ Two honest settings (docs/temporal.md has the tables this prints):
   split over `--blocks` chunks (in each chunk the first 80% trains, the last 10% tests;
   one chunk would test on rest only), test part scored causally.
 
+`--dropouts` instead sweeps the input dropout rate of the temporal cores (and, as the
+control, of the frame-wise ones): trained on session 1, the rate is chosen on **session 2**
+of each mouse and reported on **session 3**, which the choice never saw (that is how
+`neurogrs.zoo.INPUT_DROPOUT` was chosen).
+
 `--c-cost` instead times each model's frame-wise core in C at 273 neurons (a proxy until
 the C engine runs the stateful layers). `--taus` instead sweeps the trace time constants of `nn1_traces` and reports the
 validation part of each mouse's session 1 only (never a test part, never the real
@@ -33,7 +38,8 @@ import numpy as np
 from neurogrs.session import Session
 from neurogrs.simulate import SUITE, simulate_session
 
-__all__ = ["suite_sessions", "measure_suite", "measure_real", "tau_sweep", "main"]
+__all__ = ["suite_sessions", "measure_suite", "measure_real", "tau_sweep", "dropout_sweep",
+           "main"]
 
 DEFAULT_MODELS = ("nn1", "nn1_traces", "nn1_filter", "nn1_traces_filter",
                   "nn2", "nn2_traces", "nn2_filter", "nn2_traces_filter")
@@ -123,6 +129,44 @@ def tau_sweep(tau_sets, epochs: int, seeds=(0,), n_frames: int = 3000) -> list[d
     return rows
 
 
+def dropout_sweep(rates, epochs: int, seeds=(0,), cores=("nn1", "nn2"),
+                  n_frames: int = 3000) -> list[dict]:
+    """Each core, frame-wise and with traces at `TRACE_TAUS`, with input dropout at each rate
+    (0: none): session-1 validation, session 2 (where the rate is chosen) and session 3
+    (held out), balanced accuracy averaged over mice and `seeds`."""
+    from neurogrs.evaluate import evaluate_spec
+    from neurogrs.zoo import FRAMEWISE, TRACE_TAUS
+
+    suite = suite_sessions(n_frames)
+    rows = []
+    for core, traces, rate in itertools.product(cores, (False, True), rates):
+        bp = ((("traces", TRACE_TAUS),) if traces else ()) \
+            + ((("dropout", float(rate)),) if rate else ()) + FRAMEWISE[core]
+        model = f"{core}_traces" if traces else core
+        cells = []
+        for seed, sessions in itertools.product(seeds, suite.values()):
+            result = _train(sessions[0], model, epochs, seed, blueprint=bp)
+            cells.append([result.metrics["val"]["balanced_accuracy"]]
+                         + [evaluate_spec(result.spec, other, None, None)["balanced_accuracy"]
+                            for other in sessions[1:3]])
+        val, s2, s3 = np.mean(cells, axis=0)
+        rows.append({"model": model, "input_dropout": float(rate), "s1_val": val, "s2": s2,
+                     "s3": s3})
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows
+
+
+def _dropout_table(rows: list[dict]) -> str:
+    lines = ["| model | input dropout | S1 val | S2 (choice) | S3 (held out) | S3 vs nn1 |",
+             "|---|---|---|---|---|---|"]
+    base = next((r["s3"] for r in rows if r["model"] == "nn1" and r["input_dropout"] == 0), None)
+    for r in rows:
+        delta = "" if base is None else f"{r['s3'] - base:+.3f}"
+        lines.append(f"| {r['model']} | {r['input_dropout']:g} | {r['s1_val']:.3f} "
+                     f"| {r['s2']:.3f} | {r['s3']:.3f} | {delta} |")
+    return "\n".join(lines)
+
+
 def core_c_cost(models, n_neurons: int = 273, frames: int = 3000, rounds: int = 5) -> list[dict]:
     """Per-frame time inside C (median of `frames`, best of `rounds`) of each model's core:
     the frame-wise network at the width the traces give it (n * (1 + m) inputs), with
@@ -144,9 +188,10 @@ def core_c_cost(models, n_neurons: int = 273, frames: int = 3000, rounds: int = 
             traces = is_stateful(spec.layers[0])
             width = int(np.prod(spec.shapes()[1 if traces else 0]))
             core_bp = tuple(d for d in ZOO[model] if d[0] not in ("traces", "filter"))
-            if core_bp[0][0] == "conv" and traces:  # a CNN core on [n, n, 1+m]: no proxy
+            cnn = any(d[0] == "conv" for d in core_bp)
+            if cnn and traces:  # a CNN core on [n, n, 1+m]: no proxy
                 continue
-            if core_bp[0][0] == "conv":  # frame-wise CNN: itself, on its n x n grid
+            if cnn:  # frame-wise CNN: itself, on its n x n grid
                 core = spec_from_blueprint(core_bp, n_neurons, rng, random_bias=True)
                 width = n_neurons
             else:
@@ -221,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default=",".join(DEFAULT_MODELS),
                    help="comma-separated zoo names (default: nn1/nn2 and their temporal variants)")
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--epochs", type=int, default=150,
+                   help="training epochs (default 150, as `neurogrs train`)")
     p.add_argument("--seeds", type=int, default=2, help="train with seeds 0..N-1 (default 2)")
     p.add_argument("--blocks", type=int, default=5, help="real session: split chunks")
     p.add_argument("--only", choices=("suite", "real"), help="run one of the two settings")
@@ -229,11 +275,20 @@ def main(argv: list[str] | None = None) -> int:
                    help="instead: per-frame C time of each model's core at 273 neurons")
     p.add_argument("--taus", action="store_true",
                    help="sweep nn1_traces time constants on session-1 validation parts instead")
+    p.add_argument("--dropouts", metavar="R,R,...",
+                   help="instead: sweep the input dropout rate (e.g. 0,0.2,0.35,0.5) of nn1/nn2, "
+                        "frame-wise and with traces; chosen on session 2, reported on session 3")
     p.add_argument("--real-path", default=str(REAL))
     args = p.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if args.c_cost:
         print(_cost_table(core_c_cost(models)))
+        return 0
+    if args.dropouts:
+        rates = [float(r) for r in args.dropouts.split(",") if r.strip()]
+        if not rates or any(not 0 <= r < 1 for r in rates):
+            p.error(f"--dropouts: rates in [0, 1) expected, got {args.dropouts!r}")
+        print(_dropout_table(dropout_sweep(rates, args.epochs, range(args.seeds))))
         return 0
     if args.taus:
         print(_tau_table(tau_sweep(TAU_SETS, args.epochs, range(args.seeds))))

@@ -45,3 +45,32 @@ def test_c_cost_times_the_core_at_the_traces_width():
     assert [r["model"] for r in rows] == ["nn2", "nn2_traces"]  # no proxy for CNN + traces
     assert rows[0]["core_inputs"] == 50 and rows[1]["core_inputs"] == 100
     assert rows[1]["flops"] > rows[1]["core_flops"] and rows[1]["core_c_us"] > 0
+
+
+def test_dropout_sweep_chooses_on_session_2_and_reports_session_3(monkeypatch):
+    from neurogrs.layers_temporal import LeakyTraces
+    from neurogrs.spec import Dropout
+
+    trained = []
+    real_train = bt._train
+
+    def spy(*args, **kwargs):
+        result = real_train(*args, **kwargs)
+        trained.append((args[0], result.spec))
+        return result
+
+    monkeypatch.setattr(bt, "_train", spy)
+    rows = bt.dropout_sweep([0.0, 0.35], epochs=1, seeds=(0,), cores=("nn2",), n_frames=600)
+    assert [(r["model"], r["input_dropout"]) for r in rows] == [
+        ("nn2", 0.0), ("nn2", 0.35), ("nn2_traces", 0.0), ("nn2_traces", 0.35)]
+    suite = bt.suite_sessions(n_frames=600)
+    for i, row in enumerate(rows):
+        specs = [spec for _, spec in trained[3 * i:3 * i + 3]]  # one per mouse
+        first = specs[0].layers[1 if row["model"].endswith("_traces") else 0]
+        assert isinstance(specs[0].layers[0], LeakyTraces) == row["model"].endswith("_traces")
+        assert (isinstance(first, Dropout) and first.rate == 0.35) == (row["input_dropout"] > 0)
+        s3 = np.mean([evaluate_spec(spec, sessions[2], None, None)["balanced_accuracy"]
+                      for spec, sessions in zip(specs, suite.values())])
+        assert row["s3"] == s3
+    table = bt._dropout_table(rows)
+    assert "| nn2_traces | 0.35 |" in table and "S3 (held out)" in table

@@ -60,12 +60,20 @@ def test_long_training_runs_in_fixed_size_calls_and_matches_one_pass(small_sessi
 
 
 def test_tensorflow_retrace_notice_is_dropped_and_other_warnings_kept(caplog):
+    """Also when TensorFlow was imported before `import_tensorflow` (by a benchmark's
+    LiteRT/Keras reference: the filter used to be installed only on the first import)."""
     import logging
 
-    from neurogrs.pruning.tf_quiet import import_tensorflow
+    import tensorflow  # noqa: F401  (imported first, not through import_tensorflow)
 
-    import_tensorflow()
+    from neurogrs.pruning.tf_quiet import RetraceNotice, import_tensorflow
+
     log = logging.getLogger("tensorflow")
+    for f in [f for f in log.filters if isinstance(f, RetraceNotice)]:
+        log.removeFilter(f)
+    import_tensorflow()
+    import_tensorflow()
+    assert sum(isinstance(f, RetraceNotice) for f in log.filters) == 1
     with caplog.at_level(logging.WARNING, logger="tensorflow"):
         log.warning("5 out of the last 5 calls to <function _train> triggered tf.function "
                     "retracing. Tracing is expensive")

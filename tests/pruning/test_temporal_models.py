@@ -9,7 +9,7 @@ from neurogrs.evaluate import classification_metrics, evaluate_spec
 from neurogrs.layers_temporal import ForwardFilter, LeakyTraces
 from neurogrs.pruning.data import decision_metric, evaluate, prepare
 from neurogrs.pruning.settings import PruneSettings
-from neurogrs.pruning.surgery import slice_masked, zero_masked
+from neurogrs.pruning.surgery import prunable_layers, slice_masked, zero_masked
 from neurogrs.spec import Dense, ModelSpec, forward
 from neurogrs.temporal import (core_inputs, filter_streams, fit_filter, run_from_features,
                                stateful_ends)
@@ -147,7 +147,8 @@ def test_prune_data_scores_causally(trained_temporal, small_session, small_split
 # ------------------------------------------------------------------ pruning
 def test_surgery_through_a_temporal_spec(trained_temporal, small_session):
     spec, _ = trained_temporal
-    masks = {1: np.arange(32) % 3 != 0, 2: np.arange(16) % 2 == 0, 3: np.arange(8) < 5}
+    a, b, c = prunable_layers(spec)  # the hidden Dense layers (after traces and dropout)
+    masks = {a: np.arange(32) % 3 != 0, b: np.arange(16) % 2 == 0, c: np.arange(8) < 5}
     sliced, zeroed = slice_masked(spec, masks), zero_masked(spec, masks)
     assert sliced.structure() == [21, 8, 5, 2]
     assert isinstance(sliced.layers[0], LeakyTraces) and isinstance(sliced.layers[-1], ForwardFilter)
@@ -163,7 +164,8 @@ def test_jgrs_scores_equal_decision_metric_for_a_temporal_spec(trained_temporal)
     spec, data = trained_temporal
     masks = full_masks(spec)
     scorer = RemovalScorer.for_spec(spec, data, "balanced_accuracy")
-    cands = [(1, 0), (1, 7), (2, 3), (3, 1), (3, 6)]
+    a, b, c = prunable_layers(spec)
+    cands = [(a, 0), (a, 7), (b, 3), (c, 1), (c, 6)]
     scores = scorer.score(spec, masks, cands)
     for (layer, unit), s in zip(cands, scores):
         m = {k: v.copy() for k, v in masks.items()}

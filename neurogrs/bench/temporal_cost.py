@@ -9,7 +9,9 @@ as the C engine and timed inside C (`<prefix>_bench`: clock_gettime around each 
 frames run as one stream from a fresh state), the variants alternating for --rounds
 rounds so all see the same machine load; per variant the best round's median and the
 median round's p99, in microseconds per frame. Each variant's outputs are checked against
-the numpy reference `forward()` of the same sequence (max |d| column).
+the numpy reference `forward()` of the same sequence (max |d| column). Last, the zoo's
+temporal MLPs as shipped (`zoo nn1_traces`, ...: one trace, input dropout, which is an
+identity at inference).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from neurogrs.zoo import init_spec
 __all__ = ["variants", "measure", "main"]
 
 TAUS = {2: (3.0, 20.0), 3: (2.0, 8.0, 30.0)}  # frames; the cost depends only on m
+ZOO_TEMPORAL = ("nn1_traces", "nn2_traces", "nn1_traces_filter", "nn2_traces_filter")
 
 
 def _filter() -> ForwardFilter:
@@ -35,7 +38,7 @@ def _filter() -> ForwardFilter:
 
 def variants(n: int = 273, seed: int = 0) -> dict[str, ModelSpec]:
     """nn1 at n neurons, plain and with traces (m = 2, 3), a forward filter, both; nn1 on
-    4n inputs without traces."""
+    4n inputs without traces; the zoo's temporal MLPs (`ZOO_TEMPORAL`)."""
     def nn1(inputs: int) -> ModelSpec:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -55,6 +58,10 @@ def variants(n: int = 273, seed: int = 0) -> dict[str, ModelSpec]:
     out["nn1 + traces m=3 + filter"] = ModelSpec(
         plain.preprocessing, (LeakyTraces(decays_from_taus(TAUS[3])), *wide.layers, _filter()),
         plain.label_names, name="nn1_traces3_filter")
+    for name in ZOO_TEMPORAL:  # the zoo's own designs (one trace, input dropout)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out[f"zoo {name}"] = init_spec(name, n, np.random.default_rng(seed), random_bias=True)
     return out
 
 

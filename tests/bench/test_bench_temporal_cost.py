@@ -12,6 +12,8 @@ def test_variants_are_nn1_with_and_without_state():
     assert not v["nn1"].stateful and not v["nn1 on N x 4 inputs, no traces"].stateful
     assert all(s.stateful for k, s in v.items() if "traces m" in k or "filter" in k)
     assert v["nn1 + traces m=3"].shapes()[1] == (80,)
+    zoo = v["zoo nn2_traces_filter"]  # as shipped: one trace, input dropout, filter
+    assert zoo.stateful and zoo.shapes()[1] == (40,) and type(zoo.layers[1]).__name__ == "Dropout"
 
 
 @pytest.mark.timeout(300)

@@ -13,6 +13,7 @@ help:
 	@echo "              train nn1/nn2/cnn1/cnn2, prune + TQ, select, C library, serve, replay, listen,"
 	@echo "              a final table and $(DEMO)/report.html"
 	@echo "make test   - set up .venv and run the whole test suite (slow-marked tests included)"
+	@echo "make test-fast - the same without the tests marked slow"
 	@echo "make bench  - inference, service, pruning (+ the quick pruning suite, 20-45 min) and cross-session benchmarks (side by side, ratios)"
 	@echo "make clean  - remove .venv and outputs"
 	@echo "make docs   - regenerate docs/cli.md from the parser"
@@ -38,6 +39,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
+	@$(BIN)/python -m pip install -e '.[nwb]' >> $(VENV)/install.log 2>&1 \
+		|| { cat $(VENV)/install.log; exit 1; }  # the NWB tests (else they skip)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -1,8 +1,24 @@
 """The temporal benchmark's measurement functions on a shrunken suite (1 epoch)."""
 import numpy as np
+import pytest
 
 from neurogrs.bench import temporal as bt
 from neurogrs.evaluate import evaluate_spec
+
+
+@pytest.fixture
+def trained(monkeypatch):
+    """(session, spec) of every model the benchmark trains, in order."""
+    out = []
+    real_train = bt._train
+
+    def spy(*args, **kwargs):
+        result = real_train(*args, **kwargs)
+        out.append((args[0], result.spec))
+        return result
+
+    monkeypatch.setattr(bt, "_train", spy)
+    return out
 
 
 def test_suite_sessions_share_neurons_within_a_mouse():
@@ -15,16 +31,7 @@ def test_suite_sessions_share_neurons_within_a_mouse():
         assert not np.array_equal(sessions[0].traces, sessions[1].traces)
 
 
-def test_measure_suite_rows_and_table(monkeypatch):
-    trained = []
-    real_train = bt._train
-
-    def spy(*args, **kwargs):
-        result = real_train(*args, **kwargs)
-        trained.append((args[0], result.spec))
-        return result
-
-    monkeypatch.setattr(bt, "_train", spy)
+def test_measure_suite_rows_and_table(trained):
     rows = bt.measure_suite(["nn1", "nn2_traces"], epochs=1, seeds=(0,), n_frames=600)
     assert [(r["mouse"], r["model"]) for r in rows] == [
         (m, k) for m in ("M1", "M2", "M3") for k in ("nn1", "nn2_traces")]
@@ -47,19 +54,10 @@ def test_c_cost_times_the_core_at_the_traces_width():
     assert rows[1]["flops"] > rows[1]["core_flops"] and rows[1]["core_c_us"] > 0
 
 
-def test_dropout_sweep_chooses_on_session_2_and_reports_session_3(monkeypatch):
+def test_dropout_sweep_chooses_on_session_2_and_reports_session_3(trained):
     from neurogrs.layers_temporal import LeakyTraces
     from neurogrs.spec import Dropout
 
-    trained = []
-    real_train = bt._train
-
-    def spy(*args, **kwargs):
-        result = real_train(*args, **kwargs)
-        trained.append((args[0], result.spec))
-        return result
-
-    monkeypatch.setattr(bt, "_train", spy)
     rows = bt.dropout_sweep([0.0, 0.35], epochs=1, seeds=(0,), cores=("nn2",), n_frames=600)
     assert [(r["model"], r["input_dropout"]) for r in rows] == [
         ("nn2", 0.0), ("nn2", 0.35), ("nn2_traces", 0.0), ("nn2_traces", 0.35)]

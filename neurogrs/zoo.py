@@ -11,8 +11,9 @@ Temporal variants (causal: past and present frames only) wrap a frame-wise model
 extra image channels for CNNs), `<model>_filter` appends a ForwardFilter after the
 softmax, `<model>_traces_filter` both. Every temporal variant also drops out its core's
 inputs while training (`INPUT_DROPOUT`; an identity at inference): decoding a later
-session needs a core that does not lean on a few neurons. A freshly initialised ForwardFilter holds a
-placeholder (sticky transitions, uniform prior); training fits it from the labels.
+session needs a core that does not lean on a few neurons. A freshly initialised
+ForwardFilter holds a placeholder (sticky transitions, uniform prior); training fits it
+from the labels.
 """
 from __future__ import annotations
 

@@ -177,7 +177,7 @@ def core_c_cost(models, n_neurons: int = 273, frames: int = 3000, rounds: int = 
 
     from neurogrs.inference.c_engine import CEngine
     from neurogrs.layers import is_stateful
-    from neurogrs.zoo import ZOO, init_spec, spec_from_blueprint
+    from neurogrs.zoo import ZOO, init_spec, is_cnn, spec_from_blueprint
 
     rng = np.random.default_rng(0)
     rows = []
@@ -188,7 +188,7 @@ def core_c_cost(models, n_neurons: int = 273, frames: int = 3000, rounds: int = 
             traces = is_stateful(spec.layers[0])
             width = int(np.prod(spec.shapes()[1 if traces else 0]))
             core_bp = tuple(d for d in ZOO[model] if d[0] not in ("traces", "filter"))
-            cnn = any(d[0] == "conv" for d in core_bp)
+            cnn = is_cnn(core_bp)
             if cnn and traces:  # a CNN core on [n, n, 1+m]: no proxy
                 continue
             if cnn:  # frame-wise CNN: itself, on its n x n grid
